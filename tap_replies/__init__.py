@@ -1,0 +1,1 @@
+"""tap-replies: a Singer tap for replies to outbound sales campaigns."""

@@ -1,0 +1,3 @@
+from tap_replies.tap import TapReplies
+
+TapReplies.cli()

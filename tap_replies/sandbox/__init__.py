@@ -1,0 +1,5 @@
+"""A loopback emulator of the Leadterra, Smartlead and Tuco AI APIs, for tests, demo and benchmarks."""
+
+from tap_replies.sandbox.server import Sandbox
+
+__all__ = ["Sandbox"]

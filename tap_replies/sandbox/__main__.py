@@ -1,0 +1,44 @@
+"""python -m tap_replies.sandbox --port 0 --seed N --scale N [--rate PROVIDER=RPM] ..."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from tap_replies.sandbox.server import Sandbox
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tap_replies.sandbox", description=__doc__)
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--scale", type=int, default=1, help="data size multiplier")
+    parser.add_argument("--rate", action="append", default=[], metavar="PROVIDER=RPM",
+                        help="enforce a rate limit (429 + Retry-After), e.g. smartlead=60")
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--fault-rate", type=float, default=0.0,
+                        help="share of requests answered with 500/503/429/reset/truncated body")
+    args = parser.parse_args(argv)
+    rates: dict[str, float] = {}
+    for item in args.rate:
+        provider, _, rpm = item.partition("=")
+        if provider not in ("leadterra", "smartlead", "tuco") or not rpm:
+            parser.error(f"--rate {item!r}: expected leadterra|smartlead|tuco=RPM")
+        rates[provider] = float(rpm)
+    sandbox = Sandbox(seed=args.seed, scale=args.scale, port=args.port, host=args.host,
+                      rates=rates, latency_ms=args.latency_ms, fault_rate=args.fault_rate)
+    sandbox.start()
+    print(sandbox.base_url, flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    sandbox.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""The Tuco API as documented in ../shared/api-docs (to be filled in by the tuco issue)."""
+
+from __future__ import annotations
+
+import typing as t
+
+from tap_replies.sandbox.core import ProviderEmulator, Route
+
+
+class TucoEmulator(ProviderEmulator):
+    name = "tuco"
+    api_key = "tuco_sk_sandbox_5d1e88b2"
+
+    def routes(self) -> list[Route]:
+        return []
+
+    def add_activity(self, count: int = 5) -> dict[str, int]:
+        return {}
+
+    def ground_truth(self) -> dict[str, list[dict[str, t.Any]]]:
+        return {}
+
+    def primary_keys(self) -> dict[str, tuple[str, ...]]:
+        return {}

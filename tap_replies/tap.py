@@ -1,0 +1,271 @@
+"""tap-replies: the settings, and which streams exist for the providers that are configured."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import sys
+import typing as t
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from singer_sdk import Tap
+from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers._classproperty import classproperty
+
+from tap_replies.http.pacing import Clock, SystemClock, TokenBucket
+from tap_replies.http.redact import REDACTOR, install_log_redaction
+from tap_replies.http.retry import RetryPolicy
+from tap_replies.providers import leadterra, smartlead, tuco
+from tap_replies.providers.base import ProviderError, ProviderRuntime, ProviderStream
+
+try:
+    from typing import override
+except ImportError:  # Python < 3.12
+    from typing_extensions import override
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """What the tap needs to know about a provider before any request: its settings and streams."""
+
+    name: str
+    label: str
+    api_url: str
+    requests_per_minute: int | None
+    campaign_id_type: type[th.JSONTypeHelper]
+    streams: t.Sequence[type[ProviderStream]]
+    extra_settings: t.Sequence[th.Property] = ()
+
+
+PROVIDERS: dict[str, ProviderSpec] = {
+    "leadterra": ProviderSpec(
+        "leadterra", "Leadterra", "https://app.leadterra.co", None, th.StringType, leadterra.STREAMS
+    ),
+    "smartlead": ProviderSpec(
+        "smartlead", "Smartlead", "https://server.smartlead.ai", 60, th.IntegerType, smartlead.STREAMS,
+        extra_settings=(
+            th.Property(
+                "fetch_message_history",
+                th.BooleanType,
+                default=False,
+                description="Passed to the master-inbox endpoint: include each reply's full thread.",
+            ),
+        ),
+    ),
+    "tuco": ProviderSpec(
+        "tuco", "Tuco AI", "https://app.tuco.ai", 120, th.StringType, tuco.STREAMS
+    ),
+}
+
+
+def _provider_block(spec: ProviderSpec) -> th.Property:
+    rpm_note = (
+        f"default {spec.requests_per_minute}" if spec.requests_per_minute else "default: no limit"
+    )
+    return th.Property(
+        spec.name,
+        th.ObjectType(
+            th.Property("api_key", th.StringType, secret=True, title=f"{spec.label} API key",
+                        description=f"{spec.label} API key."),
+            th.Property("api_url", th.StringType, default=spec.api_url,
+                        description=f"Base URL of the {spec.label} API."),
+            th.Property("requests_per_minute", th.NumberType,
+                        default=spec.requests_per_minute,
+                        description=f"Client-side pace for all {spec.label} streams ({rpm_note})."),
+            th.Property("campaign_ids", th.ArrayType(spec.campaign_id_type),
+                        description=f"Only these {spec.label} campaigns (default: all)."),
+            *spec.extra_settings,
+        ),
+        description=f"{spec.label} account. Leave out to skip {spec.label}.",
+    )
+
+
+NOT_HTTP = "is not an http(s) URL"
+
+
+class TapReplies(Tap):
+    """Replies to outbound campaigns from Leadterra, Smartlead and Tuco AI."""
+
+    name = "tap-replies"
+    package_name = "tap-replies"
+
+    config_jsonschema = th.PropertiesList(
+        th.Property("start_date", th.DateTimeType,
+                    description="Earliest reply to extract (ISO 8601). Default: everything."),
+        *[_provider_block(spec) for spec in PROVIDERS.values()],
+        th.Property("max_retries", th.IntegerType, default=8,
+                    description="Retries of a failed request (429, 5xx, reset, timeout, cut-short "
+                                "body) before the sync fails. The default outlasts a one-minute "
+                                "rate window."),
+        th.Property("request_timeout", th.IntegerType, default=60,
+                    description="Seconds to wait for one response."),
+    ).to_dict()
+
+    # Tests inject a fake clock so pacing and retries never really sleep.
+    clock: Clock = SystemClock()
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        self._runtimes: dict[str, ProviderRuntime] = {}
+        super().__init__(*args, **kwargs)
+
+    # -- settings -------------------------------------------------------------------------
+
+    @override
+    @classproperty
+    def _env_var_config(cls) -> dict[str, t.Any]:  # noqa: N805
+        """Top-level settings as the SDK reads them, plus nested ones: TAP_REPLIES_SMARTLEAD_API_KEY."""
+        config = dict(super()._env_var_config)
+        prefix = "TAP_REPLIES_"
+        for provider, spec in PROVIDERS.items():
+            block_schema = cls.config_jsonschema["properties"][provider]["properties"]
+            for key, schema in block_schema.items():
+                raw = os.environ.get(f"{prefix}{provider.upper()}_{key.upper()}")
+                if raw is None:
+                    continue
+                block = dict(config.get(provider) or {})
+                block[key] = _parse_env_value(raw, schema)
+                config[provider] = block
+        return config
+
+    @property
+    def configured_providers(self) -> list[str]:
+        return [name for name in PROVIDERS if isinstance(self.config.get(name), dict)]
+
+    def provider_settings(self, provider: str) -> dict[str, t.Any]:
+        """The provider's block with defaults filled in (the SDK fills top-level defaults only)."""
+        spec = PROVIDERS[provider]
+        block = dict(self.config.get(provider) or {})
+        block.setdefault("api_url", spec.api_url)
+        if block.get("api_url") in (None, ""):
+            block["api_url"] = spec.api_url
+        block.setdefault("requests_per_minute", spec.requests_per_minute)
+        return block
+
+    def config_errors(self) -> list[str]:
+        """Problems a person must fix before any request: one line each."""
+        errors: list[str] = []
+        providers = self.configured_providers
+        if not providers:
+            blocks = ", ".join(f"'{name}'" for name in PROVIDERS)
+            return [f"no provider configured: add at least one of the settings blocks {blocks}, "
+                    "each with its api_key"]
+        start_date = self.config.get("start_date")
+        if start_date is not None and _parse_iso(start_date) is None:
+            errors.append(f"start_date {start_date!r} is not an ISO 8601 date-time: "
+                          "use e.g. 2025-01-31T00:00:00Z")
+        for provider in providers:
+            settings = self.provider_settings(provider)
+            label = PROVIDERS[provider].label
+            key = settings.get("api_key")
+            if not isinstance(key, str) or not key.strip():
+                env = f"TAP_REPLIES_{provider.upper()}_API_KEY"
+                errors.append(f"{label}: {provider}.api_key is missing or empty: set it "
+                              f"(or {env}), or remove the '{provider}' block")
+            url = settings.get("api_url")
+            parsed = urlparse(url) if isinstance(url, str) else None
+            if not parsed or parsed.scheme not in ("http", "https") or not parsed.netloc:
+                errors.append(f"{label}: {provider}.api_url {url!r} {NOT_HTTP}: "
+                              f"use e.g. {PROVIDERS[provider].api_url}")
+            rpm = settings.get("requests_per_minute")
+            if rpm is not None and (not isinstance(rpm, int | float) or rpm <= 0):
+                errors.append(f"{label}: {provider}.requests_per_minute must be a positive number")
+        return errors
+
+    @override
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        for provider in self.configured_providers:
+            REDACTOR.register(str(self.config[provider].get("api_key") or ""))
+        errors = self.config_errors()
+        if errors and raise_errors:
+            raise ConfigValidationError(errors[0], errors=errors)
+        return errors + super()._validate_config(raise_errors=raise_errors)
+
+    # -- the run --------------------------------------------------------------------------
+
+    def provider_runtime(self, provider: str) -> ProviderRuntime:
+        """The bucket, retry policy and stats every stream of `provider` shares in this run."""
+        if provider not in self._runtimes:
+            settings = self.provider_settings(provider)
+            REDACTOR.register(settings.get("api_key"))
+            self._runtimes[provider] = ProviderRuntime(
+                name=provider,
+                label=PROVIDERS[provider].label,
+                settings=settings,
+                bucket=TokenBucket(settings.get("requests_per_minute"), clock=self.clock),
+                retry_policy=RetryPolicy(max_retries=int(self.config.get("max_retries", 8))),
+                clock=self.clock,
+            )
+        return self._runtimes[provider]
+
+    @override
+    def discover_streams(self) -> list[ProviderStream]:
+        streams: list[ProviderStream] = []
+        for provider in self.configured_providers:
+            streams.extend(stream_class(tap=self) for stream_class in PROVIDERS[provider].streams)
+        return streams
+
+    @override
+    def sync_all(self) -> None:
+        install_log_redaction()
+        super().sync_all()
+
+    @override
+    @classmethod
+    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]
+        """Run the tap; a failure ends with one line naming provider, endpoint and fix."""
+        install_log_redaction()
+        try:
+            super().invoke(*args, **kwargs)
+        except ConfigValidationError as exc:
+            cls.logger.error("tap-replies: %s", REDACTOR.redact("; ".join(exc.errors or [str(exc)])))
+            sys.exit(2)
+        except ProviderError as exc:
+            cls.logger.error("tap-replies: %s", REDACTOR.redact(str(exc)))
+            sys.exit(1)
+        except Exception as exc:
+            cls.logger.debug("tap-replies failed", exc_info=True)
+            message = REDACTOR.redact(f"{type(exc).__name__}: {exc}".splitlines()[0])
+            cls.logger.error("tap-replies: %s", message)
+            sys.exit(1)
+
+
+def _parse_iso(value: t.Any) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _parse_env_value(raw: str, schema: dict[str, t.Any]) -> t.Any:
+    kind = schema.get("type")
+    kinds = kind if isinstance(kind, list) else [kind]
+    if "array" in kinds:
+        import json
+
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = [part.strip() for part in raw.split(",") if part.strip()]
+        item_kind = (schema.get("items") or {}).get("type")
+        item_kinds = item_kind if isinstance(item_kind, list) else [item_kind]
+        if "integer" in item_kinds and isinstance(value, list):
+            value = [int(v) if isinstance(v, str) and v.strip().lstrip("-").isdigit() else v for v in value]
+        return value
+    if "boolean" in kinds:
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if "integer" in kinds:
+        return int(raw)
+    if "number" in kinds:
+        return float(raw)
+    return raw
+
+
+logging.getLogger("backoff").setLevel(logging.CRITICAL)
+
+if __name__ == "__main__":
+    TapReplies.cli()

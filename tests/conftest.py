@@ -1,0 +1,16 @@
+"""Every test talks to a real sandbox server on 127.0.0.1, never to the network."""
+
+from __future__ import annotations
+
+import typing as t
+
+import pytest
+
+from tap_replies.sandbox import Sandbox
+
+
+@pytest.fixture
+def sandbox() -> t.Iterator[Sandbox]:
+    """A fresh sandbox per test: tests may add activity, switch shapes or inject faults."""
+    with Sandbox(seed=7, scale=1) as server:
+        yield server

@@ -1,0 +1,69 @@
+"""The tap as a whole: the SDK's built-in suite and the settings contract."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import subprocess
+import sys
+
+import pytest
+from singer_sdk.testing import get_tap_test_class
+
+from tap_replies.sandbox import Sandbox
+from tap_replies.tap import TapReplies
+
+# The SDK suite builds its tests at import time, so it gets a sandbox of its own for the session.
+_SUITE_SANDBOX = Sandbox(seed=3, scale=1).start()
+atexit.register(_SUITE_SANDBOX.stop)
+
+TestTapReplies = get_tap_test_class(TapReplies, config=_SUITE_SANDBOX.tap_config())
+
+
+def test_a_config_with_no_provider_is_one_line_naming_the_blocks(tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"start_date": "2025-01-01T00:00:00Z"}))
+    proc = subprocess.run([sys.executable, "-m", "tap_replies", "--config", str(config), "--discover"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if "no provider configured" in line]
+    assert len(errors) == 1
+    assert all(name in errors[0] for name in ("'leadterra'", "'smartlead'", "'tuco'"))
+
+
+def test_a_provider_left_out_contributes_no_streams(sandbox):
+    tap = TapReplies(config={"tuco": sandbox.tap_config()["tuco"]}, parse_env_config=False)
+    assert all(name.startswith("tuco_") for name in tap.streams)
+
+
+def test_nested_settings_come_from_environment_variables(monkeypatch):
+    monkeypatch.setenv("TAP_REPLIES_SMARTLEAD_API_KEY", "sl_from_env_1234")
+    monkeypatch.setenv("TAP_REPLIES_SMARTLEAD_CAMPAIGN_IDS", "[11, 12]")
+    monkeypatch.setenv("TAP_REPLIES_SMARTLEAD_REQUESTS_PER_MINUTE", "30")
+    tap = TapReplies(config={}, parse_env_config=True)
+    settings = tap.provider_settings("smartlead")
+    assert settings["api_key"] == "sl_from_env_1234"
+    assert settings["campaign_ids"] == [11, 12]
+    assert settings["requests_per_minute"] == 30
+    assert settings["api_url"] == "https://server.smartlead.ai"
+
+
+@pytest.mark.parametrize(
+    ("provider", "default_url", "default_rpm"),
+    [("leadterra", "https://app.leadterra.co", None),
+     ("smartlead", "https://server.smartlead.ai", 60),
+     ("tuco", "https://app.tuco.ai", 120)],
+)
+def test_provider_defaults(provider, default_url, default_rpm):
+    tap = TapReplies(config={provider: {"api_key": "key_for_defaults"}}, parse_env_config=False)
+    settings = tap.provider_settings(provider)
+    assert settings["api_url"] == default_url
+    assert settings["requests_per_minute"] == default_rpm
+
+
+def test_sample_config_is_accepted_by_discovery():
+    proc = subprocess.run([sys.executable, "-m", "tap_replies", "--config", "sample_config.json",
+                           "--discover"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    catalog = json.loads(proc.stdout)
+    assert isinstance(catalog["streams"], list)
