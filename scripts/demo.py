@@ -1,42 +1,169 @@
-"""make demo: sandbox → tap-replies → a per-stream summary. (The Meltano → DuckDB path replaces this.)"""
+"""make demo: sandbox → `meltano run tap-replies target-duckdb` → unified model → a summary.
+
+The sandbox runs in this process (so the demo can read its request log and add activity), on a
+free loopback port; Meltano runs the tap and the loader as it would on a schedule, with every
+provider pointed at the sandbox through the same environment variables a real deployment uses.
+
+Run it again and it first adds fresh sandbox activity, then shows that the second run asked only
+for what changed (Meltano kept the bookmarks in its system database) and loaded only that.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
-import tempfile
+import time
+import typing as t
 from collections import Counter
 from pathlib import Path
 
 from tap_replies.sandbox import Sandbox
+from tap_replies.sql import LOADED_SCHEMA, build_model, connect
+from tap_replies.sql.report import summary
+from tap_replies.tap import TapReplies
 
 ROOT = Path(__file__).resolve().parent.parent
+OUTPUT = ROOT / "output"
+DATABASE = OUTPUT / "replies.duckdb"
+HISTORY = OUTPUT / "demo-runs.json"
+RUN_LOG = OUTPUT / "meltano-run.log"
+# make demo installs meltano beside this interpreter; MELTANO_BIN picks another one.
+MELTANO = Path(os.environ.get("MELTANO_BIN") or Path(sys.executable).parent / "meltano")
+SEED = 1
+# The sandbox has no server-side limit in the demo, so the tap's own pace would only slow it down.
+DEMO_REQUESTS_PER_MINUTE = 100_000
+LOADING = re.compile(r"Loading (\d+) rows into '.*?\"([a-z0-9_]+)\"'")
+
+
+def sandbox_env(sandbox: Sandbox) -> dict[str, str]:
+    """TAP_REPLIES_<PROVIDER>_<SETTING> for every provider: exactly how Meltano takes settings."""
+    env: dict[str, str] = {}
+    for provider, block in sandbox.tap_config().items():
+        block = {**block, "requests_per_minute": DEMO_REQUESTS_PER_MINUTE}
+        for key, value in block.items():
+            if value is not None:
+                env[f"TAP_REPLIES_{provider.upper()}_{key.upper()}"] = str(value)
+    return env
+
+
+def table_counts(path: Path) -> dict[str, int]:
+    if not path.exists():
+        return {}
+    con = connect(path, read_only=True)
+    try:
+        tables = [row[0] for row in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ? "
+            "ORDER BY table_name", [LOADED_SCHEMA]).fetchall()]
+        counts: dict[str, int] = {}
+        for table in tables:
+            row = con.execute(f'SELECT count(*) FROM "{LOADED_SCHEMA}"."{table}"').fetchone()
+            counts[table] = int(row[0]) if row else 0
+        return counts
+    finally:
+        con.close()
+
+
+def meltano_run(sandbox: Sandbox, *, full_refresh: bool) -> tuple[int, Counter[str], float]:
+    """`meltano run tap-replies target-duckdb` → (exit code, rows loaded per table, seconds)."""
+    env = {**os.environ, **sandbox_env(sandbox), "TARGET_DUCKDB_FILEPATH": str(DATABASE),
+           "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    command = [str(MELTANO), "run", "tap-replies", "target-duckdb"]
+    if full_refresh:
+        command.insert(2, "--full-refresh")
+    started = time.monotonic()
+    with RUN_LOG.open("w", encoding="utf-8") as log:
+        proc = subprocess.run(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                              check=False)
+    seconds = time.monotonic() - started
+    loaded: Counter[str] = Counter()
+    for match in LOADING.finditer(RUN_LOG.read_text(encoding="utf-8", errors="replace")):
+        loaded[match.group(2)] += int(match.group(1))
+    return proc.returncode, loaded, seconds
+
+
+def incremental_streams(sandbox: Sandbox) -> set[str]:
+    """Streams that resume from a bookmark; the rest (SDRs, categories…) are re-read every run."""
+    tap = TapReplies(config=sandbox.tap_config(), parse_env_config=False)
+    return {name for name, stream in tap.streams.items()
+            if stream.replication_method == "INCREMENTAL"}
+
+
+def requests_by_provider(sandbox: Sandbox) -> Counter[str]:
+    return Counter(r.provider for r in sandbox.request_log if r.provider)
 
 
 def main() -> int:
-    out_dir = ROOT / "output"
-    out_dir.mkdir(exist_ok=True)
-    out_file = out_dir / "demo.jsonl"
-    with Sandbox(seed=1, scale=1) as sandbox, tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp, "config.json")
-        config.write_text(json.dumps(sandbox.tap_config()))
-        with out_file.open("w") as sink:
-            proc = subprocess.run([sys.executable, "-m", "tap_replies", "--config", str(config)],
-                                  stdout=sink, stderr=subprocess.PIPE, text=True, check=False)
-        if proc.returncode:
-            print(proc.stderr[-2000:], file=sys.stderr)
-            return proc.returncode
-    counts: Counter[str] = Counter()
-    for line in out_file.read_text().splitlines():
-        message = json.loads(line)
-        if message.get("type") == "RECORD":
-            counts[message["stream"]] += 1
-    print(f"tap-replies demo: records per stream (Singer messages in {out_file.relative_to(ROOT)})")
-    for stream, count in sorted(counts.items()):
-        print(f"  {stream:<28} {count:>6}")
-    print(f"  {'total':<28} {sum(counts.values()):>6}")
+    OUTPUT.mkdir(exist_ok=True)
+    history: list[dict[str, t.Any]] = (
+        json.loads(HISTORY.read_text()) if HISTORY.exists() and DATABASE.exists() else []
+    )
+    first = not DATABASE.exists()
+    run_no = len(history) + 1
+
+    with Sandbox(seed=SEED, scale=1) as sandbox:
+        print(f"▶ sandbox: Leadterra, Smartlead and Tuco AI emulated at {sandbox.base_url}")
+        if first:
+            print("▶ run 1: full sync into output/replies.duckdb")
+        else:
+            added = sandbox.add_activity()
+            news = ", ".join(f"{p} {sum(c.values())}" for p, c in added.items())
+            print(f"▶ run {run_no}: the sandbox adds fresh activity ({news} new or changed "
+                  "records); Meltano resumes from its bookmarks")
+        before = table_counts(DATABASE)
+        print(f"▶ meltano run tap-replies target-duckdb  (log: {RUN_LOG.relative_to(ROOT)})",
+              flush=True)
+        code, loaded, seconds = meltano_run(sandbox, full_refresh=first)
+        requests = requests_by_provider(sandbox)
+        incremental = incremental_streams(sandbox)
+    if code != 0:
+        print(RUN_LOG.read_text(encoding="utf-8", errors="replace")[-4000:], file=sys.stderr)
+        print(f"meltano run failed (exit {code}); full log in {RUN_LOG.relative_to(ROOT)}",
+              file=sys.stderr)
+        return code
+    after = table_counts(DATABASE)
+
+    print(f"  done in {seconds:.1f}s: {sum(requests.values())} API requests "
+          f"({', '.join(f'{p} {n}' for p, n in sorted(requests.items()))})")
+    rows = [[table, loaded.get(table, 0), after[table] - before.get(table, 0), after[table]]
+            for table in sorted(after)]
+    print(_rows_table(rows))
+
+    build = build_model(DATABASE)
+    print(f"▶ unified model: analytics.replies {build.rows['replies']} rows "
+          f"(+ campaign_reply_rates, followups_due_by_sdr)\n")
+    print(summary(DATABASE))
+
+    record = {"run": run_no, "requests": dict(requests), "loaded": dict(loaded),
+              "incremental_loaded": sum(n for s, n in loaded.items() if s in incremental),
+              "rows": after, "seconds": round(seconds, 1)}
+    history.append(record)
+    HISTORY.write_text(json.dumps(history, indent=2))
+    print()
+    if first or len(history) < 2:
+        print("Run `make demo` again: the sandbox adds activity and the next run is incremental.")
+    else:
+        full = history[0]
+        print(f"Incremental: run {run_no} made {sum(requests.values())} requests (the first, full "
+              f"run: {sum(full['requests'].values())}) and read {record['incremental_loaded']} "
+              f"rows from the bookmarked streams ({', '.join(sorted(incremental))}) against "
+              f"{full.get('incremental_loaded', 0)} the first time; the small full-table streams "
+              "are re-read every run.")
+        print("Bookmarks live in Meltano's system database (.meltano/meltano.db): "
+              "`.venv/bin/meltano state get dev:tap-replies-to-target-duckdb`.")
+    print(f"Query it: .venv/bin/python -c \"import duckdb; print(duckdb.connect("
+          f"'{DATABASE.relative_to(ROOT)}', read_only=True)"
+          ".sql('from analytics.replies limit 5'))\"")
     return 0
+
+
+def _rows_table(rows: list[list[t.Any]]) -> str:
+    header = f"  {'table':<28} {'loaded':>7} {'new rows':>9} {'total':>7}"
+    lines = [header, "  " + "-" * (len(header) - 2)]
+    lines += [f"  {t_:<28} {n:>7} {d:>9} {tot:>7}" for t_, n, d, tot in rows]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

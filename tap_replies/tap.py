@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -10,8 +11,10 @@ import typing as t
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
+import click
 from singer_sdk import Tap
 from singer_sdk import typing as th
+from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers._classproperty import classproperty
 
@@ -21,9 +24,10 @@ from tap_replies.http.retry import RetryPolicy
 from tap_replies.providers import leadterra, smartlead, tuco
 from tap_replies.providers.base import ProviderError, ProviderRuntime, ProviderStream
 
-try:
+# A version check rather than try/except: mypy (run for 3.11) understands this one.
+if sys.version_info >= (3, 12):
     from typing import override
-except ImportError:  # Python < 3.12
+else:  # Python < 3.12
     from typing_extensions import override
 
 
@@ -45,13 +49,15 @@ PROVIDERS: dict[str, ProviderSpec] = {
         "leadterra", "Leadterra", "https://app.leadterra.co", None, th.StringType, leadterra.STREAMS
     ),
     "smartlead": ProviderSpec(
-        "smartlead", "Smartlead", "https://server.smartlead.ai", 60, th.IntegerType, smartlead.STREAMS,
+        "smartlead", "Smartlead", "https://server.smartlead.ai", 60, th.IntegerType,
+        smartlead.STREAMS,
         extra_settings=(
             th.Property(
                 "fetch_message_history",
                 th.BooleanType,
                 default=False,
-                description="Passed to the master-inbox endpoint: include each reply's full thread.",
+                description="Passed to the master-inbox endpoint: include each reply's full "
+                            "thread.",
             ),
         ),
     ),
@@ -104,22 +110,29 @@ class TapReplies(Tap):
                     description="Seconds to wait for one response."),
     ).to_dict()
 
+    # msgspec serialises records several times faster than the standard library's json.
+    message_writer_class = MsgSpecWriter
+
     # Tests inject a fake clock so pacing and retries never really sleep.
     clock: Clock = SystemClock()
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         self._runtimes: dict[str, ProviderRuntime] = {}
+        # Before anything can log: the SDK's own lines (config, metrics) pass these handlers too.
+        install_log_redaction()
         super().__init__(*args, **kwargs)
+        install_log_redaction()
 
     # -- settings -------------------------------------------------------------------------
 
     @override
     @classproperty
-    def _env_var_config(cls) -> dict[str, t.Any]:  # noqa: N805
-        """Top-level settings as the SDK reads them, plus nested ones: TAP_REPLIES_SMARTLEAD_API_KEY."""
+    def _env_var_config(cls) -> dict[str, t.Any]:
+        """Top-level settings as the SDK reads them, plus nested ones such as
+        TAP_REPLIES_SMARTLEAD_API_KEY."""
         config = dict(super()._env_var_config)
         prefix = "TAP_REPLIES_"
-        for provider, spec in PROVIDERS.items():
+        for provider in PROVIDERS:
             block_schema = cls.config_jsonschema["properties"][provider]["properties"]
             for key, schema in block_schema.items():
                 raw = os.environ.get(f"{prefix}{provider.upper()}_{key.upper()}")
@@ -148,6 +161,13 @@ class TapReplies(Tap):
         """Problems a person must fix before any request: one line each."""
         errors: list[str] = []
         providers = self.configured_providers
+        for name in PROVIDERS:
+            block = self.config.get(name)
+            if block is not None and not isinstance(block, dict):
+                errors.append(f"'{name}' must be a settings block (an object with api_key), "
+                              f"not {type(block).__name__}")
+        if errors:
+            return errors
         if not providers:
             blocks = ", ".join(f"'{name}'" for name in PROVIDERS)
             return [f"no provider configured: add at least one of the settings blocks {blocks}, "
@@ -172,6 +192,14 @@ class TapReplies(Tap):
             rpm = settings.get("requests_per_minute")
             if rpm is not None and (not isinstance(rpm, int | float) or rpm <= 0):
                 errors.append(f"{label}: {provider}.requests_per_minute must be a positive number")
+            errors.extend(_campaign_id_errors(provider, settings.get("campaign_ids")))
+        for name, minimum in (("max_retries", 0), ("request_timeout", 1)):
+            value = self.config.get(name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < minimum
+            ):
+                errors.append(f"{name} must be a whole number of at least {minimum}, "
+                              f"not {value!r}")
         return errors
 
     @override
@@ -202,34 +230,99 @@ class TapReplies(Tap):
 
     @override
     def discover_streams(self) -> list[ProviderStream]:
+        if not self.configured_providers:
+            # Discovery skips validation; an empty catalog would hide the real problem.
+            errors = self.config_errors()
+            raise ConfigValidationError(errors[0], errors=errors)
         streams: list[ProviderStream] = []
         for provider in self.configured_providers:
             streams.extend(stream_class(tap=self) for stream_class in PROVIDERS[provider].streams)
         return streams
 
     @override
-    def sync_all(self) -> None:
-        install_log_redaction()
-        super().sync_all()
+    @classmethod
+    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
+        """Run the tap; a failure ends with one line naming provider, endpoint and fix."""
+        with cls._failures_in_one_line():
+            super().invoke(*args, **kwargs)
 
     @override
     @classmethod
-    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]
-        """Run the tap; a failure ends with one line naming provider, endpoint and fix."""
+    def cb_discover(cls, ctx: click.Context, param: click.Option, value: bool) -> None:
+        # Discovery and --test run as click callbacks, outside `invoke`: same one-line failures.
+        with cls._failures_in_one_line():
+            super().cb_discover(ctx, param, value)
+
+    @override
+    @classmethod
+    def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
+        with cls._failures_in_one_line():
+            super().cb_test(ctx, param, value)
+
+    @classmethod
+    @contextlib.contextmanager
+    def _failures_in_one_line(cls) -> t.Iterator[None]:
+        """Turn any failure into the one line a person acts on, and a non-zero exit.
+
+        The traceback is logged at DEBUG only (redacted like every line), so at the default
+        level the last line on stderr is the one a person acts on.
+        """
         install_log_redaction()
         try:
-            super().invoke(*args, **kwargs)
+            yield
+        except click.exceptions.Exit:
+            raise  # click's own way of ending a command: not a failure
         except ConfigValidationError as exc:
-            cls.logger.error("tap-replies: %s", REDACTOR.redact("; ".join(exc.errors or [str(exc)])))
-            sys.exit(2)
+            cls.logger.debug("tap-replies: invalid settings", exc_info=True)
+            errors = [" ".join(str(e).split()) for e in (exc.errors or [str(exc)])]
+            cls._fail("; ".join(errors), exit_code=2)
         except ProviderError as exc:
-            cls.logger.error("tap-replies: %s", REDACTOR.redact(str(exc)))
-            sys.exit(1)
+            cls.logger.debug("tap-replies: the API failed", exc_info=True)
+            cls._fail(str(exc))
         except Exception as exc:
-            cls.logger.debug("tap-replies failed", exc_info=True)
-            message = REDACTOR.redact(f"{type(exc).__name__}: {exc}".splitlines()[0])
-            cls.logger.error("tap-replies: %s", message)
-            sys.exit(1)
+            cls.logger.debug("tap-replies: unexpected error", exc_info=True)
+            cls._fail(unexpected_error_line(exc, ProviderStream.active))
+
+    @classmethod
+    def _fail(cls, message: str, *, exit_code: int = 1) -> t.NoReturn:
+        one_line = " ".join(REDACTOR.redact(message).split())
+        cls.logger.error("tap-replies: %s", one_line)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        sys.exit(exit_code)
+
+
+def unexpected_error_line(exc: BaseException, stream: ProviderStream | None) -> str:
+    """An error nobody planned for, still phrased as provider, endpoint, what, and what to do."""
+    what = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
+    if len(what) > 200:
+        what = what[:199] + "…"
+    fix = ("rerun with TAP_REPLIES_LOGLEVEL=DEBUG for the traceback, and report it as a bug "
+           "with that output")
+    if stream is None:
+        return f"unexpected error {what} — {fix}"
+    return (f"{stream.provider_label} {stream.http_method} {stream.path} ({stream.name}): "
+            f"unexpected error {what} — {fix}")
+
+
+def _campaign_id_errors(provider: str, value: t.Any) -> list[str]:
+    """campaign_ids must be a list of the provider's id type (Smartlead: integers)."""
+    if value is None:
+        return []
+    spec = PROVIDERS[provider]
+    wants_int = spec.campaign_id_type is th.IntegerType
+    example = "[123, 456]" if wants_int else '["cmp_123", "cmp_456"]'
+    kind = "integers" if wants_int else "strings"
+    fix = f"{spec.label}: {provider}.campaign_ids must be a list of {kind}, e.g. {example}"
+    if not isinstance(value, list):
+        return [f"{fix}, not {type(value).__name__}"]
+    for item in value:
+        ok = (isinstance(item, int) and not isinstance(item, bool)) if wants_int else (
+            isinstance(item, str) and item.strip() != ""
+        )
+        if not ok:
+            return [f"{fix}; {item!r} is not one"]
+    return []
 
 
 def _parse_iso(value: t.Any) -> dt.datetime | None:
@@ -254,7 +347,8 @@ def _parse_env_value(raw: str, schema: dict[str, t.Any]) -> t.Any:
         item_kind = (schema.get("items") or {}).get("type")
         item_kinds = item_kind if isinstance(item_kind, list) else [item_kind]
         if "integer" in item_kinds and isinstance(value, list):
-            value = [int(v) if isinstance(v, str) and v.strip().lstrip("-").isdigit() else v for v in value]
+            value = [int(v) if isinstance(v, str) and v.strip().lstrip("-").isdigit() else v
+                     for v in value]
         return value
     if "boolean" in kinds:
         return raw.strip().lower() in ("1", "true", "yes", "on")

@@ -18,7 +18,7 @@ def settings_table() -> str:
     about = subprocess.run([sys.executable, "-m", "tap_replies", "--about", "--format=markdown"],
                            capture_output=True, text=True, check=True).stdout
     rows = [line for line in about.splitlines() if line.startswith("|")]
-    # Only the table: the SDK's own capability settings (stream maps, batch…) are linked, not listed.
+    # Only the table: the SDK's capability settings (stream maps, batch…) are linked, not listed.
     return "\n".join(row for row in rows if not re.match(
         r"\| (stream_maps|stream_map_config|faker_config|flattening_|batch_config)", row))
 

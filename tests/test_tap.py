@@ -23,8 +23,10 @@ TestTapReplies = get_tap_test_class(TapReplies, config=_SUITE_SANDBOX.tap_config
 def test_a_config_with_no_provider_is_one_line_naming_the_blocks(tmp_path):
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"start_date": "2025-01-01T00:00:00Z"}))
-    proc = subprocess.run([sys.executable, "-m", "tap_replies", "--config", str(config), "--discover"],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tap_replies", "--config", str(config), "--discover"],
+        capture_output=True, text=True, check=False,
+    )
     assert proc.returncode != 0
     errors = [line for line in proc.stderr.splitlines() if "no provider configured" in line]
     assert len(errors) == 1

@@ -32,31 +32,45 @@ class SystemClock:
 
 
 class TokenBucket:
-    """A token bucket of `requests_per_minute`, holding at most `burst` tokens.
+    """A token bucket of `requests_per_minute` with a burst of `burst_seconds` worth of requests,
+    kept as its equivalent "theoretical arrival time" (GCRA), which makes the margin exact.
 
     `requests_per_minute=None` means no limit. The bucket starts full, like the providers' own
     limiters, so a short sync is not slowed at all.
+
+    The providers' limiters are token buckets of the same rate and burst, but they see a request
+    when it arrives, not when we send it. A request held up on the way (a slow first connection,
+    a late thread) shifts the server's bucket against ours by that delay, and the next request
+    could then find it a hair short and be answered 429. So every request is sent `margin`
+    seconds later than the server's bucket would accept it: that tolerates up to `margin` of
+    delay. It costs one request of the burst at the start and nothing afterwards, except at
+    limits so low that the server allows no burst at all, where each request waits `margin` more.
     """
+
+    MARGIN_SECONDS = 0.1
 
     def __init__(
         self,
         requests_per_minute: float | None,
         *,
-        burst: int | None = None,
+        burst_seconds: float = 2.0,
+        margin: float | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.requests_per_minute = requests_per_minute
         self.clock = clock or SystemClock()
+        self.margin = self.MARGIN_SECONDS if margin is None else margin
         self._lock = threading.Lock()
         if requests_per_minute:
-            self.rate_per_second = requests_per_minute / 60.0
-            # A short burst: about two seconds' worth, never fewer than one request.
-            self.capacity = float(burst or max(1, round(self.rate_per_second * 2)))
+            self.interval = 60.0 / requests_per_minute
+            capacity = max(1.0, burst_seconds / self.interval)
+            # How far ahead of the steady pace a full bucket lets requests go.
+            self.tolerance = (capacity - 1.0) * self.interval
         else:
-            self.rate_per_second = 0.0
-            self.capacity = 0.0
-        self._tokens = self.capacity
-        self._updated_at = self.clock.monotonic()
+            self.interval = 0.0
+            self.tolerance = 0.0
+        # Theoretical arrival time: when the next request would be due at the steady pace.
+        self._tat = self.clock.monotonic()
         self._paused_until = 0.0
         self.seconds_waited = 0.0
 
@@ -64,35 +78,37 @@ class TokenBucket:
     def unlimited(self) -> bool:
         return not self.requests_per_minute
 
+    @property
+    def burst(self) -> int:
+        """Requests a full bucket lets through at once."""
+        if self.unlimited:
+            return 0
+        return int(max(0.0, self.tolerance - self.margin) / self.interval + 1e-9) + 1
+
     def pause_for(self, seconds: float) -> None:
         """Hold every request of this provider for `seconds` (a server-side Retry-After)."""
         with self._lock:
             until = self.clock.monotonic() + max(0.0, seconds)
             self._paused_until = max(self._paused_until, until)
-            # The server says the window is spent: do not burst right after the pause.
-            self._tokens = min(self._tokens, 1.0)
+            # The server's window is spent: one request when it reopens, then the steady pace.
+            self._tat = max(self._tat, self._paused_until + self.tolerance - self.margin)
 
     def acquire(self) -> float:
-        """Take one token, waiting as long as needed. Returns the seconds waited."""
+        """Wait until a request may go, and count it. Returns the seconds waited."""
         waited = 0.0
         while True:
             with self._lock:
                 now = self.clock.monotonic()
-                wait = self._paused_until - now
-                if wait <= 0:
-                    if self.unlimited:
-                        break
-                    self._refill(now)
-                    if self._tokens >= 1.0:
-                        self._tokens -= 1.0
-                        break
-                    wait = (1.0 - self._tokens) / self.rate_per_second
+                due = self._paused_until
+                if not self.unlimited:
+                    due = max(due, self._tat - self.tolerance + self.margin)
+                # The epsilon absorbs float error after sleeping exactly the computed wait.
+                if now >= due - 1e-9:
+                    if not self.unlimited:
+                        self._tat = max(now, self._tat) + self.interval
+                    break
+                wait = due - now
             self.clock.sleep(wait)
             waited += wait
         self.seconds_waited += waited
         return waited
-
-    def _refill(self, now: float) -> None:
-        elapsed = max(0.0, now - self._updated_at)
-        self._tokens = min(self.capacity, self._tokens + elapsed * self.rate_per_second)
-        self._updated_at = now

@@ -16,6 +16,13 @@ import requests
 from singer_sdk.exceptions import RetriableAPIError
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Other 5xx are retried as well (a CDN's 520-524 are as passing as a 502), except those that
+# say the request itself can never work.
+NEVER_RETRIED_5XX = frozenset({501, 505})
+
+
+def is_retryable_status(status: int) -> bool:
+    return status in RETRYABLE_STATUSES or (500 <= status < 600 and status not in NEVER_RETRIED_5XX)
 RETRYABLE_EXCEPTIONS: tuple[type[BaseException], ...] = (
     RetriableAPIError,
     ConnectionResetError,
@@ -36,7 +43,9 @@ class RetryableResponseError(RetriableAPIError):
         self.status_code = response.status_code if response is not None else None
 
 
-def server_requested_wait(response: requests.Response | None, *, now: float | None = None) -> float | None:
+def server_requested_wait(
+    response: requests.Response | None, *, now: float | None = None
+) -> float | None:
     """Seconds the server asked us to wait: `Retry-After` (seconds or HTTP date), else
     `x-ratelimit-reset` (seconds from now, or an epoch timestamp)."""
     if response is None:

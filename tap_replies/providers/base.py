@@ -10,9 +10,11 @@ import datetime as dt
 import json
 import logging
 import re
+import sys
 import typing as t
 from dataclasses import dataclass, field
 from functools import cached_property
+from urllib.parse import urlsplit
 
 import requests
 from singer_sdk import RESTStream
@@ -22,18 +24,19 @@ from tap_replies.http.pacing import Clock, SystemClock, TokenBucket
 from tap_replies.http.redact import REDACTOR
 from tap_replies.http.retry import (
     RETRYABLE_EXCEPTIONS,
-    RETRYABLE_STATUSES,
     RetryableResponseError,
     RetryPolicy,
+    is_retryable_status,
     status_of,
 )
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
-try:
+# A version check rather than try/except: mypy (run for 3.11) understands this one.
+if sys.version_info >= (3, 12):
     from typing import override
-except ImportError:  # Python < 3.12
+else:  # Python < 3.12
     from typing_extensions import override
 
 PROGRESS_LOG_SECONDS = 30.0
@@ -45,10 +48,13 @@ class ProviderError(FatalAPIError):
 
 @dataclass
 class ProviderStats:
+    """Counters of one provider (shared by its streams) or of one stream."""
+
     requests: int = 0
     retries: int = 0
     rate_limited: int = 0
     seconds_paced: float = 0.0
+    seconds_rate_limited: float = 0.0
 
 
 @dataclass
@@ -77,18 +83,23 @@ class ProviderRuntime:
 
 
 class PacedSession(requests.Session):
-    """A session that takes a token from its provider's bucket before every attempt, retries included."""
+    """A session that takes a token from its provider's bucket before every attempt, retries
+    included, and counts what it did for the stream that owns it and for the provider."""
 
     def __init__(self, runtime: ProviderRuntime) -> None:
         super().__init__()
         self.runtime = runtime
+        self.stats = ProviderStats()
 
     @override
-    def send(self, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:  # type: ignore[override]
-        self.runtime.stats.seconds_paced += self.runtime.bucket.acquire()
-        self.runtime.stats.requests += 1
+    def send(self, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:
+        waited = self.runtime.bucket.acquire()
+        for stats in (self.stats, self.runtime.stats):
+            stats.seconds_paced += waited
+            stats.requests += 1
         response = super().send(request, **kwargs)
         if response.status_code == 429:
+            self.stats.rate_limited += 1
             self.runtime.stats.rate_limited += 1
         return response
 
@@ -106,7 +117,16 @@ def parse_timestamp(value: t.Any) -> dt.datetime | None:
 
 
 def format_timestamp(value: dt.datetime) -> str:
+    """Second precision, as the APIs take their filters (a lower bound cut down stays safe)."""
     return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_precise(value: dt.datetime) -> str:
+    """Full precision, for checkpoints: rounding a range's edge could claim an unread record."""
+    text = value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    if value.microsecond:
+        text += f".{value.microsecond:06d}".rstrip("0")
+    return text + "Z"
 
 
 _HTML = re.compile(r"<\s*(!doctype|html|head|body)\b", re.IGNORECASE)
@@ -114,7 +134,10 @@ _HTML = re.compile(r"<\s*(!doctype|html|head|body)\b", re.IGNORECASE)
 
 def server_message(response: requests.Response, limit: int = 160) -> str:
     """The server's own explanation, trimmed to one short line."""
-    text = response.text or ""
+    try:
+        text = response.text or ""
+    except Exception:  # a body that cannot be decoded is no explanation
+        text = ""
     if _HTML.search(text[:500]):
         return "the server answered with an HTML page, not JSON"
     try:
@@ -127,14 +150,39 @@ def server_message(response: requests.Response, limit: int = 160) -> str:
             if body.get(key):
                 message = body[key]
                 break
+        if isinstance(message, dict):
+            message = message.get("message") or message
     if message is None:
         message = text
     if not isinstance(message, str):
         message = json.dumps(message, ensure_ascii=False)
-    one_line = " ".join(message.split())
+    one_line = " ".join(message.replace("\x00", " ").split())
     if len(one_line) > limit:
         one_line = one_line[: limit - 1] + "…"
     return REDACTOR.redact(one_line) or response.reason or "no message"
+
+
+def request_path(exc: BaseException, default: str) -> str:
+    """The path a failed request asked for, never its query string (Smartlead's key is there)."""
+    for holder in (getattr(exc, "response", None), exc):
+        request = getattr(holder, "request", None)
+        url = getattr(request, "url", None) or getattr(holder, "url", None)
+        if isinstance(url, str) and url:
+            return urlsplit(url).path or default
+    return default
+
+
+def _connection_detail(exc: BaseException) -> str:
+    text = REDACTOR.redact(str(exc))
+    for marker, meaning in (("refused", "connection refused"),
+                            ("Name or service not known", "unknown host"),
+                            ("nodename nor servname", "unknown host"),
+                            ("reset", "connection reset"),
+                            ("timed out", "timed out"),
+                            ("SSL", "TLS handshake failed")):
+        if marker in text:
+            return meaning
+    return type(exc).__name__
 
 
 class ProviderStream(RESTStream[t.Any]):
@@ -146,44 +194,58 @@ class ProviderStream(RESTStream[t.Any]):
     # Never log full URLs: Smartlead's key rides in the query string.
     _LOG_REQUEST_METRIC_URLS = False
 
+    # The stream being synced: an unexpected error anywhere still names its provider and path.
+    active: t.ClassVar[ProviderStream | None] = None
+
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
         self.skipped_without_primary_key = 0
         self.pages_read = 0
         self.records_emitted = 0
+        # Set from a page that states the list's size (see `page_total`), for share and ETA.
+        self.expected_total: int | None = None
         self._progress_logged_at: float | None = None
         self._stream_started_at: float | None = None
+        # (clock, records_emitted) when the current partition began: its share and ETA.
+        self._partition_start: tuple[float, int] | None = None
 
     # -- the provider's shared runtime ----------------------------------------------------
 
     @cached_property
     def runtime(self) -> ProviderRuntime:
-        return self._tap.provider_runtime(self.provider)  # type: ignore[attr-defined,no-any-return]
+        return t.cast("ProviderRuntime", self._tap.provider_runtime(self.provider))  # type: ignore[attr-defined]
 
     @property
     def provider_settings(self) -> t.Mapping[str, t.Any]:
         return self.runtime.settings
 
-    @override
     @property
+    @override
     def url_base(self) -> str:
         return self.runtime.api_url
 
-    @override
     @property
+    @override
     def requests_session(self) -> requests.Session:
-        if not self._requests_session:
-            self._requests_session = PacedSession(self.runtime)
-            self._requests_session.headers.update(self.http_headers)
+        # The SDK's constructor already made a plain session: replace it, once.
+        if not isinstance(self._requests_session, PacedSession):
+            session = PacedSession(self.runtime)
+            session.headers.update(self.http_headers)
+            self._requests_session = session
         return self._requests_session
 
-    @override
     @property
+    def session_stats(self) -> ProviderStats:
+        session = self._requests_session
+        return session.stats if isinstance(session, PacedSession) else ProviderStats()
+
+    @property
+    @override
     def timeout(self) -> int:
         return int(self.config.get("request_timeout") or 60)
 
-    @override
     @property
+    @override
     def user_agent(self) -> str:
         return str(self.config.get("user_agent") or "tap-replies")
 
@@ -218,12 +280,16 @@ class ProviderStream(RESTStream[t.Any]):
                         raise ProviderError(self._exhausted_message(exc, tries)) from None
                     seconds = waits.send(exc)
                     self.runtime.stats.retries += 1
+                    self.session_stats.retries += 1
                     self.backoff_handler(
                         {"target": func, "args": args, "kwargs": kwargs, "tries": tries,
-                         "elapsed": 0.0, "wait": seconds, "exception": exc}  # type: ignore[typeddict-item]
+                         "elapsed": 0.0, "wait": seconds, "exception": exc}
                     )
                     if status_of(exc) == 429:
+                        # Every stream of the provider waits, not only this one.
                         self.runtime.bucket.pause_for(seconds)
+                        self.runtime.stats.seconds_rate_limited += seconds
+                        self.session_stats.seconds_rate_limited += seconds
                     else:
                         self.runtime.clock.sleep(seconds)
 
@@ -232,28 +298,54 @@ class ProviderStream(RESTStream[t.Any]):
     @override
     def backoff_handler(self, details: t.Any) -> None:
         exc = details.get("exception")
-        status = status_of(exc) if exc is not None else None
-        cause = f"status {status}" if status else type(exc).__name__
         self.logger.warning(
-            "%s %s: retry %d in %.1fs after %s",
+            "%s %s %s: retry %d in %.1fs after %s",
             self.provider_label,
-            self.path,
+            self.http_method,
+            request_path(exc, self.path) if exc is not None else self.path,
             details.get("tries", 0),
             details.get("wait", 0.0),
-            cause,
+            self._failure_cause(exc) if exc is not None else "an error",
         )
+
+    def _failure_cause(self, exc: BaseException) -> str:
+        status = status_of(exc)
+        if isinstance(exc, RetryableResponseError) and (status or 0) < 400:
+            return "a body that is not JSON"
+        if status:
+            return f"status {status}"
+        if isinstance(exc, requests.exceptions.ChunkedEncodingError | ConnectionResetError):
+            return "a response cut short"
+        if isinstance(exc, requests.exceptions.Timeout):
+            return f"no answer within request_timeout ({self.timeout}s)"
+        if isinstance(exc, requests.exceptions.ConnectionError):
+            return _connection_detail(exc)
+        return type(exc).__name__
 
     def _exhausted_message(self, exc: BaseException, tries: int) -> str:
         status = status_of(exc)
-        what = f"status {status}" if status else type(exc).__name__
         detail = ""
         response = getattr(exc, "response", None)
         if response is not None:
             detail = f" — {server_message(response)}"
+        cause = self._failure_cause(exc)
+        if status == 429:
+            fix = (f"lower {self.provider}.requests_per_minute (other clients may share the "
+                   f"key's budget) or raise max_retries")
+        elif isinstance(exc, RetryableResponseError) and (status or 0) < 400:
+            fix = ("the API keeps answering with something that is not JSON (a proxy or "
+                   f"login page?): check {self.provider}.api_url, or try again later")
+        elif status is not None:
+            fix = "the API is failing: try again later, or raise max_retries"
+        elif isinstance(exc, requests.exceptions.Timeout):
+            fix = "raise request_timeout, or try again later"
+        elif isinstance(exc, requests.exceptions.ChunkedEncodingError | ConnectionResetError):
+            fix = "the connection keeps dropping: try again later, or raise max_retries"
+        else:
+            fix = f"check {self.provider}.api_url and the network"
         return (
-            f"{self.provider_label} {self.http_method} {self.path}: gave up after {tries} attempts "
-            f"({what}){detail} — the API is failing or throttling; raise max_retries or "
-            f"lower {self.provider}.requests_per_minute, then run again"
+            f"{self.provider_label} {self.http_method} {request_path(exc, self.path)}: "
+            f"gave up after {tries} attempt{'s' if tries != 1 else ''} ({cause}){detail} — {fix}"
         )
 
     # -- responses ------------------------------------------------------------------------
@@ -261,7 +353,7 @@ class ProviderStream(RESTStream[t.Any]):
     @override
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
-        if status in RETRYABLE_STATUSES:
+        if is_retryable_status(status):
             raise RetryableResponseError(f"{status} from {self.path}", response)
         if status >= 400:
             raise ProviderError(self.response_error_message(response))
@@ -275,11 +367,11 @@ class ProviderStream(RESTStream[t.Any]):
 
     @override
     def response_error_message(self, response: requests.Response) -> str:
-        path = requests.utils.urlparse(response.url).path or self.path
+        path = urlsplit(response.url or "").path or self.path
+        method = (response.request.method if response.request else None) or self.http_method
         return (
-            f"{self.provider_label} {response.request.method if response.request else self.http_method} "
-            f"{path}: {response.status_code} {response.reason} — {server_message(response)} — "
-            f"{self.error_hint(response.status_code)}"
+            f"{self.provider_label} {method} {path}: {response.status_code} {response.reason} — "
+            f"{server_message(response)} — {self.error_hint(response.status_code)}"
         )
 
     def error_hint(self, status: int) -> str:
@@ -288,6 +380,8 @@ class ProviderStream(RESTStream[t.Any]):
             return f"check {self.provider}.api_key"
         if status == 404:
             return f"check {self.provider}.api_url and {self.provider}.campaign_ids"
+        if status in (400, 422):
+            return f"check {self.provider}.campaign_ids and start_date"
         return f"check the {self.provider} settings"
 
     @staticmethod
@@ -301,10 +395,25 @@ class ProviderStream(RESTStream[t.Any]):
             payload = payload.get("data", [])
         return payload if isinstance(payload, list) else []
 
+    def page_total(self, payload: t.Any) -> int | None:
+        """The size of the whole list when a page states it (for progress); None if unknown."""
+        if not isinstance(payload, dict):
+            return None
+        pagination = payload.get("pagination")
+        for holder, key in ((payload, "total"), (payload, "total_count"),
+                            (pagination, "total")):
+            value = holder.get(key) if isinstance(holder, dict) else None
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                return value
+        return None
+
     @override
     def parse_response(self, response: requests.Response) -> t.Iterable[dict[str, t.Any]]:
-        records = self.extract_records(self.response_payload(response))
-        for record in records:
+        payload = self.response_payload(response)
+        total = self.page_total(payload)
+        if total is not None:
+            self.expected_total = total
+        for record in self.extract_records(payload):
             if isinstance(record, dict):
                 yield record
         # The consumer has emitted every record of the page by the time we get here.
@@ -312,8 +421,21 @@ class ProviderStream(RESTStream[t.Any]):
         self.on_page_done()
 
     def on_page_done(self) -> None:
-        """Called once a page's records have all been emitted: checkpoints and progress."""
-        self.log_progress()
+        """Called once a page's records have all been emitted: checkpoint, then progress."""
+        # The SDK would otherwise write state only every 10,000 records. Every record before
+        # this point has been written, so the state is safe to resume from.
+        self._write_state_message()
+        self.log_progress(total=self.expected_total)
+
+    @override
+    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        ProviderStream.active = self
+        if self._stream_started_at is None:
+            self.log_progress()
+        # A total a page states is that of this partition's list: count progress against it.
+        self.expected_total = None
+        self._partition_start = (self.runtime.clock.monotonic(), self.records_emitted)
+        yield from super().get_records(context)
 
     # -- records --------------------------------------------------------------------------
 
@@ -321,7 +443,7 @@ class ProviderStream(RESTStream[t.Any]):
     def post_process(
         self, row: dict[str, t.Any], context: Context | None = None
     ) -> dict[str, t.Any] | None:
-        if any(row.get(key) is None for key in self.primary_keys or ()):
+        if any(row.get(key) in (None, "") for key in self.primary_keys or ()):
             self.skipped_without_primary_key += 1
             self.logger.warning(
                 "%s: skipped a record with no %s (%d skipped so far)",
@@ -333,28 +455,50 @@ class ProviderStream(RESTStream[t.Any]):
         self.records_emitted += 1
         return row
 
-    # -- progress -------------------------------------------------------------------------
+    # -- progress and summary -------------------------------------------------------------
 
     def log_progress(self, *, total: int | None = None) -> None:
+        """A progress line at most every PROGRESS_LOG_SECONDS (and at least, as long as pages
+        keep coming); with a known `total`, the share done and an ETA."""
         now = self.runtime.clock.monotonic()
         if self._stream_started_at is None:
             self._stream_started_at = now
             self._progress_logged_at = now
             return
-        if self._progress_logged_at is not None and now - self._progress_logged_at < PROGRESS_LOG_SECONDS:
+        if (self._progress_logged_at is not None
+                and now - self._progress_logged_at < PROGRESS_LOG_SECONDS):
             return
         self._progress_logged_at = now
-        elapsed = max(1e-6, now - self._stream_started_at)
+        elapsed = now - self._stream_started_at
+        line = (f"{self.name}: {self.pages_read} pages, {self.records_emitted} records "
+                f"in {elapsed:.0f}s")
         if total:
-            share = min(1.0, self.records_emitted / total)
-            rate = self.records_emitted / elapsed
-            eta = (total - self.records_emitted) / rate if rate > 0 else float("inf")
-            self.logger.info(
-                "%s: %d pages, %d of %d records (%.0f%%), ETA %.0fs",
-                self.name, self.pages_read, self.records_emitted, total, share * 100, eta,
-            )
-        else:
-            self.logger.info("%s: %d pages, %d records so far", self.name, self.pages_read, self.records_emitted)
+            started_at, records_before = self._partition_start or (self._stream_started_at, 0)
+            done = min(max(0, self.records_emitted - records_before), total)
+            rate = done / max(1e-6, now - started_at)
+            eta = f"{(total - done) / rate:.0f}s" if rate > 0 else "unknown"
+            line += f"; {done} of {total} ({100.0 * done / total:.0f}%) of this list, ETA {eta}"
+        self.logger.info("%s", line)
+
+    def summary_line(self) -> str:
+        stats = self.session_stats
+        started = self._stream_started_at
+        seconds = self.runtime.clock.monotonic() - started if started is not None else 0.0
+        line = (f"{self.name}: {self.records_emitted} records, {stats.requests} requests "
+                f"({stats.retries} retried), {stats.rate_limited} 429s waited out "
+                f"({stats.seconds_rate_limited:.1f}s), {seconds:.1f}s")
+        if self.skipped_without_primary_key:
+            line += (f", {self.skipped_without_primary_key} skipped without "
+                     f"{'/'.join(self.primary_keys or ())}")
+        return line
+
+    @override
+    def finalize_state_progress_markers(self, state: dict | None = None) -> None:
+        super().finalize_state_progress_markers(state)
+        # The tap calls this once per stream, right after the stream's sync ends: the one hook
+        # there is for a line at the end of each stream.
+        if not state and self.selected:
+            self.logger.info("%s", self.summary_line())
 
 
 logging.getLogger("urllib3").setLevel(logging.WARNING)

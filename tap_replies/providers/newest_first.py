@@ -7,30 +7,45 @@ whose records are already emitted. A resumed run reads the same window again but
 those ranges, so it re-emits at most the page it was on; the note is dropped when the window ends.
 
 State of one partition (besides the SDK's own keys):
-    "resume": {"emitted": [[after, up_to], ...], "max_emitted": "..."}   ranges are (after, up_to]
+    "replication_key_value": the newest timestamp emitted by a window read to its end
+    "resume": {"emitted": [[after, up_to], ...],      ranges are (after, up_to]
+               "edges": [[at, [key, ...]], ...],          and at an open end `at`, these keys
+               "max_emitted": "..."}
+
+The SDK's own per-record bookkeeping for unsorted streams (progress markers, promoted when the
+stream ends) is replaced, not added to: the bookmark here moves only when a window ends, to the
+newest record actually emitted, never past a record that was not.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import typing as t
 
-from tap_replies.providers.base import ProviderStream, format_timestamp, parse_timestamp
+from tap_replies.providers.base import (
+    ProviderStream,
+    format_precise,
+    format_timestamp,
+    parse_timestamp,
+)
 
 if t.TYPE_CHECKING:
-    from singer_sdk.helpers.types import Context
+    from singer_sdk.helpers.types import Context, Record
 
-try:
+# A version check rather than try/except: mypy (run for 3.11) understands this one.
+if sys.version_info >= (3, 12):
     from typing import override
-except ImportError:  # Python < 3.12
+else:  # Python < 3.12
     from typing_extensions import override
 
 Range = tuple[dt.datetime, dt.datetime]
 
 
 def merge_ranges(ranges: t.Iterable[Range]) -> list[Range]:
+    """Sorted, overlapping or touching (after, up_to] ranges joined; empty ones dropped."""
     merged: list[Range] = []
-    for after, up_to in sorted(ranges):
+    for after, up_to in sorted(r for r in ranges if r[0] < r[1]):
         if merged and after <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(merged[-1][1], up_to))
         else:
@@ -38,43 +53,91 @@ def merge_ranges(ranges: t.Iterable[Range]) -> list[Range]:
     return merged
 
 
+def _hashable(value: t.Any) -> t.Any:
+    """A key part that can go in a set (and in JSON): an odd dict or list id becomes its text."""
+    return value if isinstance(value, str | int | float | bool | None) else repr(value)
+
+
 class _Window:
     """What one partition's run knows about its window and progress."""
 
-    def __init__(self, lower: dt.datetime | None, upper: dt.datetime, resume: dict[str, t.Any]) -> None:
+    def __init__(
+        self, lower: dt.datetime | None, upper: dt.datetime, resume: dict[str, t.Any]
+    ) -> None:
         self.lower = lower
         self.upper = upper
         self.already_emitted: list[Range] = []
         for pair in resume.get("emitted") or []:
+            if not isinstance(pair, list | tuple) or len(pair) != 2:
+                continue
             after, up_to = parse_timestamp(pair[0]), parse_timestamp(pair[1])
             if after is not None and up_to is not None:
                 self.already_emitted.append((after, up_to))
+        self.already_emitted = merge_ranges(self.already_emitted)
+        # Records at a range's open end that were emitted too, by key: [[ts, [key, ...]], ...]
+        self.edges: dict[dt.datetime, set[tuple[t.Any, ...]]] = {}
+        for edge in resume.get("edges") or []:
+            at = parse_timestamp(edge[0]) if isinstance(edge, list) and len(edge) == 2 else None
+            if at is not None and isinstance(edge[1], list):
+                self.edges[at] = {tuple(k) for k in edge[1] if isinstance(k, list)}
         self.max_emitted = parse_timestamp(resume.get("max_emitted"))
         self.oldest_seen: dt.datetime | None = None
         self.in_order = True
+        # Keys of the last two pages: a record seen again because the list shifted under an
+        # offset paginator is a repeat, not a break in the order.
+        self._recent_keys: set[t.Any] = set()
+        self._page_keys: set[t.Any] = set()
+        # Keys seen at `oldest_seen`: the next page may hold more records of that instant.
+        self._edge_keys: set[tuple[t.Any, ...]] = set()
 
-    def skip(self, ts: dt.datetime) -> bool:
-        return any(after < ts <= up_to for after, up_to in self.already_emitted)
+    def skip(self, ts: dt.datetime, key: tuple[t.Any, ...] | None = None) -> bool:
+        """Whether a killed run already emitted this record (by its time, or time and key)."""
+        if any(after < ts <= up_to for after, up_to in self.already_emitted):
+            return True
+        return key is not None and key in self.edges.get(ts, ())
 
-    def see(self, ts: dt.datetime) -> None:
-        if self.oldest_seen is not None and ts > self.oldest_seen:
-            self.in_order = False  # not newest first after all: no range can be trusted
+    def see(self, ts: dt.datetime, key: tuple[t.Any, ...] | None = None) -> None:
+        """A record of the window (at or before `upper`), in the order the API listed it."""
+        if (self.oldest_seen is not None and ts > self.oldest_seen
+                and (key is None or key not in self._recent_keys | self._page_keys)):
+            self.in_order = False  # not newest first after all: no new range can be trusted
         if self.oldest_seen is None or ts < self.oldest_seen:
             self.oldest_seen = ts
+            self._edge_keys = set()
+        if key is not None:
+            self._page_keys.add(key)
+            if ts == self.oldest_seen:
+                self._edge_keys.add(key)
 
     def emitted(self, ts: dt.datetime) -> None:
         if self.max_emitted is None or ts > self.max_emitted:
             self.max_emitted = ts
 
+    def page_done(self) -> None:
+        self._recent_keys, self._page_keys = self._page_keys, set()
+
     def resume_note(self) -> dict[str, t.Any]:
+        """What a resumed run may skip: every record in the ranges, and at their open ends the
+        records named by key. Nothing in it was not emitted (or deliberately dropped)."""
         ranges = list(self.already_emitted)
+        edges = {at: set(keys) for at, keys in self.edges.items()}
         if self.in_order and self.oldest_seen is not None:
+            # Open at the oldest instant seen: more records may share it on the next page.
             ranges.append((self.oldest_seen, self.upper))
+            edges.setdefault(self.oldest_seen, set()).update(self._edge_keys)
+        merged = merge_ranges(ranges)
         note: dict[str, t.Any] = {
-            "emitted": [[format_timestamp(a), format_timestamp(b)] for a, b in merge_ranges(ranges)]
+            "emitted": [[format_precise(a), format_precise(b)] for a, b in merged]
         }
+        open_edges = [
+            [format_precise(at), sorted(([*k] for k in keys), key=repr)]
+            for at, keys in sorted(edges.items())
+            if keys and not any(after < at <= up_to for after, up_to in merged)
+        ]
+        if open_edges:
+            note["edges"] = open_edges
         if self.max_emitted is not None:
-            note["max_emitted"] = format_timestamp(self.max_emitted)
+            note["max_emitted"] = format_precise(self.max_emitted)
         return note
 
 
@@ -93,11 +156,15 @@ class NewestFirstStream(ProviderStream):
     # -- the window -----------------------------------------------------------------------
 
     def window(self, context: Context | None) -> _Window:
+        current = self._current
+        if current is not None and current[0] is context:
+            return current[1]  # the common case, once per record: no key to build
         key = repr(sorted((context or {}).items()))
         if key not in self._windows:
             state = self.get_context_state(context)
             signpost = self.get_replication_key_signpost(context)
-            upper = signpost if isinstance(signpost, dt.datetime) else dt.datetime.now(dt.timezone.utc)
+            upper = (signpost if isinstance(signpost, dt.datetime)
+                     else dt.datetime.now(dt.timezone.utc))
             self._windows[key] = _Window(
                 self.get_starting_timestamp(context), upper, dict(state.get("resume") or {})
             )
@@ -105,7 +172,7 @@ class NewestFirstStream(ProviderStream):
         return self._windows[key]
 
     def window_bounds(self, context: Context | None) -> tuple[str | None, str]:
-        """(lower, upper) as the APIs take them; lower is inclusive."""
+        """(lower, upper) as the APIs take them; lower is inclusive (cut to the second, down)."""
         window = self.window(context)
         lower = format_timestamp(window.lower) if window.lower else None
         return lower, format_timestamp(window.upper)
@@ -125,12 +192,13 @@ class NewestFirstStream(ProviderStream):
             self.logger.warning("%s: record %s has no readable %s; kept", self.name,
                                 row.get((self.primary_keys or ["id"])[0]), self.replication_key)
             return super().post_process(row, context)
-        window.see(ts)
         if ts > window.upper:
             return None  # arrived during this sync: the next sync's window holds it
+        key = tuple(_hashable(row.get(k)) for k in self.primary_keys or ()) or None
+        window.see(ts, key)
         if self.filters_client_side and window.lower is not None and ts < window.lower:
             return None
-        if window.skip(ts):
+        if window.skip(ts, key):
             return None
         processed = super().post_process(row, context)
         if processed is not None:
@@ -138,22 +206,38 @@ class NewestFirstStream(ProviderStream):
         return processed
 
     @override
+    def _increment_stream_state(
+        self, latest_record: Record, *, context: Context | None = None
+    ) -> None:
+        """Nothing per record: the SDK would keep a 'not resumable' progress marker and promote
+        it at the end; the window does better (see `get_records`)."""
+
+    @override
     def on_page_done(self) -> None:
         if self._current is not None:
             context, window = self._current
-            self.get_context_state(context)["resume"] = window.resume_note()
-            # The SDK would otherwise write state only every 10,000 records.
-            self._write_state_message()
+            window.page_done()
+            state = self.get_context_state(context)
+            note = window.resume_note()
+            if state.get("resume") != note:
+                state["resume"] = note
+                self.state_manager.is_flushed = False
         super().on_page_done()
 
     @override
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         window = self.window(context)
         yield from super().get_records(context)
-        # The window was read to its end: fold in what a killed run had emitted, drop the note.
+        # The window was read to its end: every record up to `upper` was emitted, by this run
+        # or by the killed one whose note we read. The bookmark moves to the newest of them.
+        state = self.get_context_state(context)
         if window.max_emitted is not None:
-            self._increment_stream_state(
-                {t.cast("str", self.replication_key): format_timestamp(window.max_emitted)},
-                context=context,
-            )
-        self.get_context_state(context).pop("resume", None)
+            previous = parse_timestamp(state.get("replication_key_value"))
+            if previous is None or window.max_emitted > previous:
+                state["replication_key"] = self.replication_key
+                state["replication_key_value"] = format_precise(window.max_emitted)
+        state.pop("resume", None)
+        self.state_manager.is_flushed = False
+        # Written now, not with the next partition's first page: a kill in between would
+        # otherwise make this finished partition re-read from its note.
+        self._write_state_message()

@@ -1,4 +1,4 @@
-"""A loopback emulator of the Leadterra, Smartlead and Tuco AI APIs, for tests, demo and benchmarks."""
+"""A loopback emulator of the Leadterra, Smartlead and Tuco AI APIs: for tests, demo, benchmarks."""
 
 from tap_replies.sandbox.server import Sandbox
 

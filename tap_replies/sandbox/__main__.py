@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 
+from tap_replies.sandbox.core import FAULTS
 from tap_replies.sandbox.server import Sandbox
 
 
@@ -21,7 +22,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--fault-rate", type=float, default=0.0,
                         help="share of requests answered with 500/503/429/reset/truncated body")
+    parser.add_argument("--faults", default=",".join(FAULTS), metavar="LIST",
+                        help=f"which faults --fault-rate draws from (default {','.join(FAULTS)})")
     args = parser.parse_args(argv)
+    faults = [name.strip() for name in args.faults.split(",") if name.strip()]
+    unknown = [name for name in faults if name not in FAULTS]
+    if unknown or not faults:
+        parser.error(f"--faults: expected some of {','.join(FAULTS)}")
     rates: dict[str, float] = {}
     for item in args.rate:
         provider, _, rpm = item.partition("=")
@@ -29,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--rate {item!r}: expected leadterra|smartlead|tuco=RPM")
         rates[provider] = float(rpm)
     sandbox = Sandbox(seed=args.seed, scale=args.scale, port=args.port, host=args.host,
-                      rates=rates, latency_ms=args.latency_ms, fault_rate=args.fault_rate)
+                      rates=rates, latency_ms=args.latency_ms, fault_rate=args.fault_rate,
+                      faults=faults)
     sandbox.start()
     print(sandbox.base_url, flush=True)
     stop = threading.Event()

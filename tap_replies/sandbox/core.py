@@ -1,4 +1,4 @@
-"""What every emulated provider shares: requests, errors, routes, pacing, faults and the request log.
+"""What every emulated provider shares: requests, errors, routes, pacing, faults, request log.
 
 A provider module (leadterra.py, smartlead.py, tuco.py) subclasses `ProviderEmulator`: it builds its
 data from the seed, declares its routes, and says what a sync should return (`ground_truth`).
@@ -14,7 +14,6 @@ import threading
 import time
 import typing as t
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs
 
 # Data is dated in the past so "now" is always later than every seeded record.
 EPOCH = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
@@ -63,6 +62,8 @@ class Request:
 
 @dataclass
 class Response:
+    """`body` is JSON-encoded, unless it is `bytes`: then it is sent as is (HTML, broken JSON)."""
+
     status: int
     body: t.Any
     headers: dict[str, str] = field(default_factory=dict)
@@ -98,17 +99,23 @@ def route(method: str, path: str, handler: Handler, name: str | None = None) -> 
 class ServerBucket:
     """The provider's own limiter: a token bucket with a short burst; 429 + Retry-After past it."""
 
-    def __init__(self, requests_per_minute: float, burst_seconds: float = 2.0) -> None:
+    def __init__(
+        self,
+        requests_per_minute: float,
+        burst_seconds: float = 2.0,
+        clock: t.Callable[[], float] = time.monotonic,
+    ) -> None:
         self.rate = requests_per_minute / 60.0
         self.capacity = max(1.0, self.rate * burst_seconds)
         self.tokens = self.capacity
-        self.updated = time.monotonic()
+        self.clock = clock  # injectable, so a test can replay arrival times without waiting
+        self.updated = clock()
         self.lock = threading.Lock()
 
     def take(self) -> float | None:
         """None when allowed, else the seconds until a token is free."""
         with self.lock:
-            now = time.monotonic()
+            now = self.clock()
             self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
             self.updated = now
             if self.tokens >= 1.0:
@@ -129,6 +136,9 @@ class LoggedRequest:
 
 
 FAULTS = ("500", "503", "429", "reset", "truncated")
+"""What `fault_rate` draws from."""
+OVERRIDE_FAULTS = (*FAULTS, "502", "504", "timeout")
+"""What `Sandbox.override` can also act out; `timeout` answers after the client gave up."""
 
 
 class ProviderEmulator:

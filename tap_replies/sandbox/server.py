@@ -6,17 +6,21 @@ so one base URL serves every `api_url` setting.
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import socket
+import struct
 import threading
 import time
 import typing as t
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from tap_replies.sandbox.core import (
     FAULTS,
+    OVERRIDE_FAULTS,
     ApiError,
     LoggedRequest,
     ProviderEmulator,
@@ -29,11 +33,22 @@ from tap_replies.sandbox.leadterra import LeadterraEmulator
 from tap_replies.sandbox.smartlead import SmartleadEmulator
 from tap_replies.sandbox.tuco import TucoEmulator
 
-EMULATORS: tuple[type[ProviderEmulator], ...] = (LeadterraEmulator, SmartleadEmulator, TucoEmulator)
+EMULATORS: tuple[type[ProviderEmulator], ...] = (
+    LeadterraEmulator, SmartleadEmulator, TucoEmulator
+)
+
+
+@dataclass
+class _Override:
+    provider: str
+    path_contains: str
+    outcome: Response | str | t.Callable[[t.Any], t.Any]
+    times: int | None
+    method: str | None
 
 
 class Sandbox:
-    """The three emulated APIs. Start in-process for tests, or via `python -m tap_replies.sandbox`."""
+    """The three emulated APIs. Start in-process for tests, or `python -m tap_replies.sandbox`."""
 
     def __init__(
         self,
@@ -61,6 +76,8 @@ class Sandbox:
         self.fault_rng = random.Random(f"faults:{seed}")
         self.request_log: list[LoggedRequest] = []
         self.log_lock = threading.Lock()
+        self._overrides: list[_Override] = []
+        self.hang_seconds = 1.5  # how long the "timeout" fault keeps a request waiting
         for provider, rpm in (rates or {}).items():
             self.set_rate(provider, rpm)
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
@@ -72,10 +89,14 @@ class Sandbox:
     @property
     def base_url(self) -> str:
         host, port = self._server.server_address[:2]
+        if isinstance(host, bytes):
+            host = host.decode()
         return f"http://{host}:{port}"
 
     def start(self) -> Sandbox:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval: stop() waits up to one interval, and tests stop many servers.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        daemon=True)
         self._thread.start()
         return self
 
@@ -95,6 +116,45 @@ class Sandbox:
         self.providers[provider].rate_limit = (
             ServerBucket(requests_per_minute) if requests_per_minute else None
         )
+
+    def override(
+        self,
+        provider: str,
+        path_contains: str,
+        outcome: Response | str | t.Callable[[t.Any], t.Any],
+        *,
+        times: int | None = 1,
+        method: str | None = None,
+    ) -> None:
+        """Answer the next `times` matching requests (None: all of them) differently.
+
+        `outcome` is a `Response` to send instead (its body may be raw `bytes`, e.g. an HTML
+        page or broken JSON), a fault name from OVERRIDE_FAULTS, or a function that rewrites
+        the body the emulator would have sent (odd records: a missing key, nulls, extra
+        fields). Overrides apply after the rate limit and auth, in the order they were added.
+        """
+        if provider not in self.providers:
+            raise ValueError(f"unknown provider {provider!r}")
+        if isinstance(outcome, str) and outcome not in OVERRIDE_FAULTS:
+            raise ValueError(f"unknown fault {outcome!r}; one of {', '.join(OVERRIDE_FAULTS)}")
+        with self.log_lock:
+            self._overrides.append(_Override(provider, path_contains, outcome, times, method))
+
+    def clear_overrides(self) -> None:
+        with self.log_lock:
+            self._overrides.clear()
+
+    def _take_override(self, emulator: ProviderEmulator, request: Request) -> _Override | None:
+        with self.log_lock:
+            for item in self._overrides:
+                if (item.provider == emulator.name and item.path_contains in request.path
+                        and (item.method is None or item.method == request.method)):
+                    if item.times is not None:
+                        item.times -= 1
+                        if item.times <= 0:
+                            self._overrides.remove(item)
+                    return item
+        return None
 
     def tap_config(self, **overrides: t.Any) -> dict[str, t.Any]:
         """A complete tap config pointed at this sandbox, one block per provider."""
@@ -119,7 +179,9 @@ class Sandbox:
             keys.update(emulator.primary_keys())
         return keys
 
-    def requests_for(self, provider: str | None = None, path_contains: str = "") -> list[LoggedRequest]:
+    def requests_for(
+        self, provider: str | None = None, path_contains: str = ""
+    ) -> list[LoggedRequest]:
         with self.log_lock:
             return [
                 r for r in self.request_log
@@ -133,7 +195,7 @@ class Sandbox:
     # -- dispatch -------------------------------------------------------------------------
 
     def dispatch(self, request: Request) -> tuple[ProviderEmulator | None, Response | str]:
-        """The response to send, or a fault name ("reset", "truncated") for the handler to act out."""
+        """The response to send, or a fault name ("reset", ...) for the handler to act out."""
         for emulator, candidate in self.routes:
             match = candidate.pattern.match(request.path)
             if not match or candidate.method != request.method:
@@ -142,7 +204,9 @@ class Sandbox:
             return emulator, self._answer(emulator, candidate, request)
         return None, Response(404, {"error": f"No route for {request.method} {request.path}"})
 
-    def _answer(self, emulator: ProviderEmulator, candidate: Route, request: Request) -> Response | str:
+    def _answer(
+        self, emulator: ProviderEmulator, candidate: Route, request: Request
+    ) -> Response | str:
         if self.latency_ms:
             time.sleep(self.latency_ms / 1000.0)
         if emulator.rate_limit is not None:
@@ -153,30 +217,42 @@ class Sandbox:
                                 {"Retry-After": str(retry_after)})
         if not emulator.authenticate(request):
             return Response(401, emulator.error_body(emulator.unauthorized()))
+        rewrite: t.Callable[[t.Any], t.Any] | None = None
+        override = self._take_override(emulator, request)
+        if override is not None:
+            if isinstance(override.outcome, Response):
+                return override.outcome
+            if isinstance(override.outcome, str):
+                return self._fault(emulator, override.outcome)
+            rewrite = override.outcome
         if self.fault_rate and self.fault_rng.random() < self.fault_rate:
-            fault = self.fault_rng.choice(self.faults)
-            if fault in ("reset", "truncated"):
-                return fault
-            status = int(fault)
-            message = {500: "Internal Server Error", 503: "Service Unavailable",
-                       429: "Rate limit exceeded"}[status]
-            headers = {"Retry-After": "1"} if status == 429 else {}
-            return Response(status, emulator.error_body(ApiError(status, message)), headers)
+            return self._fault(emulator, self.fault_rng.choice(self.faults))
         try:
             with emulator.lock:
                 body = candidate.handler(request)
         except ApiError as error:
             return Response(error.status, emulator.error_body(error))
-        if isinstance(body, Response):
-            return body
-        return Response(200, body)
+        response = body if isinstance(body, Response) else Response(200, body)
+        if rewrite is not None and response.status == 200:
+            response = Response(200, rewrite(copy.deepcopy(response.body)), response.headers)
+        return response
+
+    @staticmethod
+    def _fault(emulator: ProviderEmulator, fault: str) -> Response | str:
+        if fault in ("reset", "truncated", "timeout"):
+            return fault
+        status = int(fault)
+        message = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
+                   504: "Gateway Timeout", 429: "Rate limit exceeded"}[status]
+        headers = {"Retry-After": "1"} if status == 429 else {}
+        return Response(status, emulator.error_body(ApiError(status, message)), headers)
 
 
 def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
     class SandboxHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: t.Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: t.Any) -> None:
             pass  # the request log is kept in memory; stdout belongs to whoever runs us
 
         def _handle(self) -> None:
@@ -209,9 +285,17 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             if outcome == "reset":
                 self.close_connection = True
                 try:
-                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                    # Linger 0: close() sends a RST, as a crashed proxy would.
+                    self.connection.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                    )
                 finally:
                     self.connection.close()
+                return
+            if outcome == "timeout":
+                # Longer than any test's request_timeout, then hang up without a word.
+                time.sleep(sandbox.hang_seconds)
+                self.close_connection = True
                 return
             if outcome == "truncated":
                 payload = json.dumps({"data": [{"id": "cut"}] * 20}).encode()
@@ -223,11 +307,14 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 return
             assert isinstance(outcome, Response)
-            data = json.dumps(outcome.body, ensure_ascii=False).encode("utf-8")
+            if isinstance(outcome.body, bytes):  # a raw body from an override: HTML, bad JSON
+                data = outcome.body
+            else:
+                data = json.dumps(outcome.body, ensure_ascii=False).encode("utf-8")
+            headers = {"Content-Type": "application/json; charset=utf-8", **outcome.headers}
             self.send_response(outcome.status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
-            for name, value in outcome.headers.items():
+            for name, value in headers.items():
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
