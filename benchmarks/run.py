@@ -593,10 +593,9 @@ EXPERIMENTS = [
     ("baseline (tap-replies as is)", ""),
     ("SDK default writer (simplejson), not MsgSpecWriter", "sdk_writer"),
     ("no flush per RECORD", "no_flush"),
-    ("TYPE_CONFORMANCE_LEVEL = ROOT_ONLY", "conform_root"),
-    ("TYPE_CONFORMANCE_LEVEL = NONE", "conform_none"),
-    ("conform only records that need it (RecordShape)", "fast_conform"),
-    ("RecordShape + no flush per RECORD", "fast_conform,no_flush"),
+    ("every record conformed RECURSIVE (the SDK default)", "conform_recursive"),
+    ("every record conformed ROOT_ONLY", "conform_root"),
+    ("no conformance at all (NONE)", "conform_none"),
 ]
 
 

@@ -3,7 +3,7 @@
     TAP_BENCH_PATCHES=msgspec,no_flush python benchmarks/tap_variant.py --config ... > /dev/null
 
 With no patches this is exactly `tap-replies`. Each patch is the smallest stand-in for a code change
-proposed in BENCHMARKS.md; none of them is used outside the benchmark.
+(or for undoing one the tap made), measured in BENCHMARKS.md; none is used outside the benchmark.
 """
 
 from __future__ import annotations
@@ -47,39 +47,23 @@ def _patch_sdk_writer() -> None:
     TapReplies.message_writer_class = SingerWriter
 
 
-def _patch_fast_conform() -> None:
-    """Per record: no conformance when RecordShape says the SDK's would change nothing.
-
-    The SDK reads `self.TYPE_CONFORMANCE_LEVEL` when it writes the record that post_process has
-    just returned, so setting it there picks the level for that one record.
-    """
-    from record_shape import RecordShape
-
-    original = ProviderStream.post_process
-
-    def post_process(self: ProviderStream, row: dict[str, t.Any],
-                     context: t.Any = None) -> dict[str, t.Any] | None:
-        processed = original(self, row, context)
-        if processed is not None:
-            shape = self.__dict__.get("_bench_record_shape")
-            if shape is None:
-                shape = self.__dict__["_bench_record_shape"] = RecordShape(self.effective_schema)
-            self.TYPE_CONFORMANCE_LEVEL = (
-                TypeConformanceLevel.NONE if shape.conforms(processed)
-                else TypeConformanceLevel.RECURSIVE
-            )
-        return processed
-
-    ProviderStream.post_process = post_process  # type: ignore[method-assign]
-
-
 def _patch_no_flush() -> None:
     TapReplies.message_writer_class = _buffered(TapReplies.message_writer_class or SingerWriter)
 
 
 def _patch_conform(level: TypeConformanceLevel) -> t.Callable[[], None]:
+    """Every record at `level`, instead of the tap's own choice (RecordShape) per record."""
+
     def patch() -> None:
-        ProviderStream.TYPE_CONFORMANCE_LEVEL = level
+        original = ProviderStream.post_process
+
+        def post_process(self: ProviderStream, row: dict[str, t.Any],
+                         context: t.Any = None) -> dict[str, t.Any] | None:
+            processed = original(self, row, context)
+            self.TYPE_CONFORMANCE_LEVEL = level
+            return processed
+
+        ProviderStream.post_process = post_process  # type: ignore[method-assign]
 
     return patch
 
@@ -108,10 +92,10 @@ PATCHES: dict[str, t.Callable[[], None]] = {
     "msgspec": _patch_msgspec,
     "sdk_writer": _patch_sdk_writer,
     "no_flush": _patch_no_flush,
+    "conform_recursive": _patch_conform(TypeConformanceLevel.RECURSIVE),
     "conform_root": _patch_conform(TypeConformanceLevel.ROOT_ONLY),
     "conform_none": _patch_conform(TypeConformanceLevel.NONE),
     "no_progress": _patch_no_progress,
-    "fast_conform": _patch_fast_conform,
     "msgspec_decode": _patch_msgspec_decode,
 }
 
@@ -124,7 +108,6 @@ def apply(names: t.Iterable[str]) -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     wanted = [n for n in os.environ.get("TAP_BENCH_PATCHES", "").split(",") if n]
     unknown = [n for n in wanted if n not in PATCHES]
     if unknown:

@@ -3,8 +3,10 @@ fake clock so nothing here sleeps."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import email.utils
+import json
 import logging
 import random
 import typing as t
@@ -407,3 +409,48 @@ def test_summary_line_counts_records_requests_and_429s(unit_stream):
     line = stream.summary_line()
     assert line == ("unit_stream: 42 records, 0 requests (0 retried), "
                     "0 429s waited out (0.0s), 12.5s")
+
+
+# -- conformance fast path --------------------------------------------------------------------
+
+
+def _sdk_conformed(record: dict[str, t.Any], schema: dict[str, t.Any]) -> dict[str, t.Any]:
+    from singer_sdk.helpers._typing import conform_record_data_types
+    from singer_sdk.helpers.conform import TypeConformanceLevel
+
+    return conform_record_data_types("s", copy.deepcopy(record), schema,
+                                     TypeConformanceLevel.RECURSIVE, logging.getLogger("t"))
+
+
+SHAPE_SCHEMA = th.PropertiesList(
+    th.Property("id", th.StringType, required=True),
+    th.Property("flag", th.BooleanType),
+    th.Property("flags", th.ArrayType(th.BooleanType)),
+    th.Property("stats", th.ObjectType(th.Property("is_opened", th.BooleanType),
+                                       th.Property("count", th.IntegerType))),
+    th.Property("free", th.ObjectType(additional_properties=True)),
+    th.Property("messages", th.ArrayType(th.ObjectType(th.Property("messageId", th.StringType)))),
+).to_dict()
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"id": "a"},
+        {"id": "a", "flag": True, "flags": [True, None], "stats": {"is_opened": False, "count": 3}},
+        {"id": "a", "free": {"anything": {"goes": [1, 2]}}, "messages": [{"messageId": "m"}]},
+        {"id": "a", "stats": None, "messages": None, "flags": None},
+        {"id": "a", "unknown": 1},
+        {"id": "a", "flag": 1},
+        {"id": "a", "flags": [True, 0]},
+        {"id": "a", "stats": {"is_opened": 1}},
+        {"id": "a", "stats": {"surprise": "x"}},
+        {"id": "a", "messages": [{"messageId": "m"}, {"messageId": "n", "extra": True}]},
+    ],
+)
+def test_a_record_skips_conformance_only_when_conformance_would_not_change_it(record):
+    from tap_replies.providers.record_shape import RecordShape
+
+    # Compared as JSON: 1 == True in Python, but not on the wire.
+    unchanged = json.dumps(_sdk_conformed(record, SHAPE_SCHEMA)) == json.dumps(record)
+    assert RecordShape(SHAPE_SCHEMA).conforms(record) is unchanged

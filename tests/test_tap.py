@@ -12,6 +12,7 @@ from singer_sdk.testing import get_tap_test_class
 
 from tap_replies.sandbox import Sandbox
 from tap_replies.tap import TapReplies
+from tests.syncing import run_tap
 
 # The SDK suite builds its tests at import time, so it gets a sandbox of its own for the session.
 _SUITE_SANDBOX = Sandbox(seed=3, scale=1).start()
@@ -69,3 +70,21 @@ def test_sample_config_is_accepted_by_discovery():
     assert proc.returncode == 0, proc.stderr
     catalog = json.loads(proc.stdout)
     assert isinstance(catalog["streams"], list)
+
+
+def test_records_hold_only_the_properties_their_schema_declares(sandbox):
+    """Also with per-campaign partitions, whose keys the SDK adds to each record."""
+    truth = sandbox.ground_truth()
+    config = sandbox.tap_config()
+    config["leadterra"]["campaign_ids"] = sorted({r["campaignId"] for r in
+                                                  truth["leadterra_replies"]})[:2]
+    config["smartlead"]["campaign_ids"] = [c["id"] for c in truth["smartlead_campaigns"]][:2]
+    config["tuco"]["campaign_ids"] = [sandbox.providers["tuco"].full_pages_campaign_id]
+    result = run_tap(config)
+    tap = TapReplies(config=config, parse_env_config=False)
+    for name, records in result.records.items():
+        schema = tap.streams[name].schema
+        if schema.get("additionalProperties"):
+            continue
+        assert records, name
+        assert all(record.keys() <= schema["properties"].keys() for record in records), name

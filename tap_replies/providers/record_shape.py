@@ -1,22 +1,12 @@
-"""A proposed fast path for type conformance, measured by the benchmark before it lands in the tap.
+"""Which records the SDK's type conformance would leave unchanged, checked cheaply.
 
-The SDK's RECURSIVE conformance walks every value of every record in Python to convert types that
-JSON cannot hold (datetimes, Decimals, bytes) and to drop properties the schema does not know. Our
-records come straight from `json.loads`, so the only thing it can ever change is an unknown property
-(or a 0/1 where the schema says boolean). `RecordShape.conforms` checks exactly that with a few set
-operations per object; only a record that fails the check goes through the SDK's conformance.
-
-To adopt (tap_replies/providers/base.py), on ProviderStream:
-
-    @cached_property
-    def record_shape(self) -> RecordShape:
-        return RecordShape(self.effective_schema)
-
-    # in post_process, just before `self.records_emitted += 1; return row`:
-    # The SDK reads TYPE_CONFORMANCE_LEVEL when it writes the record we return, so this picks
-    # the level for this one record: none unless the record needs it.
-    self.TYPE_CONFORMANCE_LEVEL = (TypeConformanceLevel.NONE if self.record_shape.conforms(row)
-                                   else TypeConformanceLevel.RECURSIVE)
+The SDK's RECURSIVE conformance walks every value of every record in Python to convert what JSON
+cannot hold (datetimes, Decimals, bytes) and to drop properties the schema does not know; on a
+large backfill it is over half of the tap's CPU (BENCHMARKS.md, profile). Our records come straight
+from `json.loads`, so the only things it can ever change are an unknown property and a 0/1 where the
+schema says boolean (NaN, which `json.loads` accepts, the msgspec writer already writes as null).
+`RecordShape.conforms` checks exactly those with a few set operations per object; a record that
+fails the check still goes through the SDK's conformance, warnings and all.
 """
 
 from __future__ import annotations
@@ -61,6 +51,10 @@ class RecordShape:
                     self.object_lists.append((name, RecordShape(items)))
                 elif _types(items) - {"null"} == {"boolean"}:
                     self.scalar_lists.append(name)
+
+    def allows_keys(self, keys: t.Iterable[str]) -> bool:
+        """True when the SDK would keep top-level properties of these names."""
+        return self.open or self.keys.issuperset(keys)
 
     def conforms(self, value: dict[str, t.Any]) -> bool:
         """True when the SDK's conformance would return `value` unchanged."""
