@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 import typing as t
 
 import pytest
 import requests
 
-from tap_replies.providers.base import ProviderError
+from tap_replies.providers.base import ProviderError, parse_timestamp
 from tap_replies.sandbox import Sandbox
 from tap_replies.sandbox.core import parse_iso
 from tap_replies.sandbox.tuco import MAX_LIMIT, TucoEmulator
@@ -160,10 +162,16 @@ def test_a_start_date_in_the_future_reads_nothing_and_does_not_fail(sandbox):
 
 
 def test_dateto_is_the_moment_the_sync_started(sandbox):
+    before = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     result = run_tap(tuco_config(sandbox))
-    uppers = {q["dateTo"] for q in tuco_queries(sandbox)}
-    assert len(uppers) == 1
-    assert uppers.pop() >= bookmark(result.final_state)
+    queries = tuco_queries(sandbox)
+    first = parse_timestamp(queries[0]["dateTo"])
+    assert first is not None
+    assert before <= first <= dt.datetime.now(dt.timezone.utc)
+    assert queries[0]["dateTo"] >= bookmark(result.final_state)
+    # Later pages lower the bound to the oldest reply read so far: it never rises.
+    uppers = [q["dateTo"] for q in queries]
+    assert uppers == sorted(uppers, reverse=True)
 
 
 def test_a_result_that_is_an_exact_multiple_of_the_page_size_is_read_completely(sandbox):
@@ -174,8 +182,11 @@ def test_a_result_that_is_an_exact_multiple_of_the_page_size_is_read_completely(
     result = run_tap(tuco_config(sandbox, campaign_ids=[campaign]))
 
     assert by_lead(result.records[STREAM]) == by_lead(expected)
-    # No total is returned, so the full page is followed by one empty page: the contract.
-    assert [q["page"] for q in tuco_queries(sandbox)] == ["1", "2"]
+    # No total is returned, so the full page is followed by one more request: the contract.
+    # It asks at or before the oldest reply read, and finds only that one (a repeat).
+    queries = tuco_queries(sandbox)
+    assert len(queries) == 2
+    assert queries[1]["dateTo"] == min(r["respondedAtUtc"] for r in expected)
 
 
 def test_each_campaign_keeps_its_own_bookmark(sandbox):
@@ -338,3 +349,22 @@ def test_the_emulator_filters_by_lead_email_phone_and_line(untouched):
 def test_the_emulator_data_is_deterministic():
     assert TucoEmulator(5, 1).ground_truth() == TucoEmulator(5, 1).ground_truth()
     assert TucoEmulator(5, 1).ground_truth() != TucoEmulator(6, 1).ground_truth()
+
+
+def test_a_lead_replying_again_mid_sync_does_not_hide_the_next_page_s_first_reply(sandbox):
+    emulator = tuco(sandbox)
+    listed = sandbox.ground_truth()[STREAM]  # newest first, as the API lists them
+    first_of_page_two = listed[MAX_LIMIT]["leadId"]
+    mover = listed[10]["leadId"]  # read on page 1, then replies again: it leaves the window
+
+    def reply_again_after_page_one(body):
+        emulator.reply(mover, "again", at=int(time.time()) + 5)
+        return body
+
+    sandbox.override("tuco", "/api/replies", reply_again_after_page_one, times=1)
+    first = run_tap(tuco_config(sandbox))
+    second = run_tap(tuco_config(sandbox), state=first.final_state)
+
+    assert first_of_page_two in {r["leadId"] for r in first.records[STREAM]}
+    emitted = {r["leadId"] for r in first.records[STREAM] + second.records[STREAM]}
+    assert emitted == {r["leadId"] for r in sandbox.ground_truth()[STREAM]}

@@ -22,6 +22,10 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import typing as t
+from dataclasses import dataclass
+
+import requests
+from singer_sdk.pagination import BaseAPIPaginator
 
 from tap_replies.providers.base import (
     ProviderStream,
@@ -82,11 +86,15 @@ class _Window:
                 self.edges[at] = {tuple(k) for k in edge[1] if isinstance(k, list)}
         self.max_emitted = parse_timestamp(resume.get("max_emitted"))
         self.oldest_seen: dt.datetime | None = None
+        # The oldest record of the page read last: where a TimeCursorPaginator continues.
+        self.last_page_oldest: dt.datetime | None = None
+        self._page_oldest: dt.datetime | None = None
         self.in_order = True
-        # Keys of the last two pages: a record seen again because the list shifted under an
-        # offset paginator is a repeat, not a break in the order.
-        self._recent_keys: set[t.Any] = set()
-        self._page_keys: set[t.Any] = set()
+        # Keys (and times) of the last two pages: a record seen again, because the next page
+        # overlaps this one or the list shifted under an offset, is a repeat, not a break in the
+        # order.
+        self._recent_keys: dict[t.Any, dt.datetime] = {}
+        self._page_keys: dict[t.Any, dt.datetime] = {}
         # Keys seen at `oldest_seen`: the next page may hold more records of that instant.
         self._edge_keys: set[tuple[t.Any, ...]] = set()
 
@@ -96,16 +104,23 @@ class _Window:
             return True
         return key is not None and key in self.edges.get(ts, ())
 
+    def repeat(self, ts: dt.datetime, key: tuple[t.Any, ...] | None) -> bool:
+        """Whether this very record (same key, same time) was on this page or the one before."""
+        return key is not None and ts in (self._recent_keys.get(key), self._page_keys.get(key))
+
     def see(self, ts: dt.datetime, key: tuple[t.Any, ...] | None = None) -> None:
         """A record of the window (at or before `upper`), in the order the API listed it."""
         if (self.oldest_seen is not None and ts > self.oldest_seen
-                and (key is None or key not in self._recent_keys | self._page_keys)):
+                and (key is None or (key not in self._recent_keys
+                                     and key not in self._page_keys))):
             self.in_order = False  # not newest first after all: no new range can be trusted
         if self.oldest_seen is None or ts < self.oldest_seen:
             self.oldest_seen = ts
             self._edge_keys = set()
+        if self._page_oldest is None or ts < self._page_oldest:
+            self._page_oldest = ts
         if key is not None:
-            self._page_keys.add(key)
+            self._page_keys[key] = ts
             if ts == self.oldest_seen:
                 self._edge_keys.add(key)
 
@@ -114,7 +129,8 @@ class _Window:
             self.max_emitted = ts
 
     def page_done(self) -> None:
-        self._recent_keys, self._page_keys = self._page_keys, set()
+        self.last_page_oldest, self._page_oldest = self._page_oldest, None
+        self._recent_keys, self._page_keys = self._page_keys, {}
 
     def resume_note(self) -> dict[str, t.Any]:
         """What a resumed run may skip: every record in the ranges, and at their open ends the
@@ -141,6 +157,55 @@ class _Window:
         return note
 
 
+@dataclass(frozen=True)
+class TimeCursor:
+    """Where a newest-first listing continues: its inclusive upper time bound (None: the
+    window's own) and the page number under that bound."""
+
+    upper: str | None = None
+    page: int = 1
+
+
+class TimeCursorPaginator(BaseAPIPaginator[TimeCursor]):
+    """Pages a newest-first listing by lowering its upper time bound to the oldest record of the
+    page just read, instead of counting pages.
+
+    Counting pages loses a record whenever one already read leaves the listing mid-sync (a Tuco
+    lead replying again moves after the window's end): every later row moves up a place and the
+    first row of the next page is never seen. A lowered bound does not move. The bound is
+    inclusive, so the next page starts with the records at that instant again; the window drops
+    them as repeats. Only a page whose records all share one instant falls back to the next page
+    number under the same bound.
+    """
+
+    def __init__(self, stream: NewestFirstStream, full_page: t.Callable[[requests.Response], bool]
+                 ) -> None:
+        super().__init__(TimeCursor())
+        self._stream = stream
+        self._full_page = full_page
+
+    @override
+    def has_more(self, response: requests.Response) -> bool:
+        current = self._stream.current_window
+        return (self._full_page(response) and current is not None
+                and current.last_page_oldest is not None)
+
+    @override
+    def get_next(self, response: requests.Response) -> TimeCursor | None:
+        window = self._stream.current_window
+        if window is None or window.last_page_oldest is None:
+            return None
+        oldest = window.last_page_oldest
+        # Up to the next whole second: the APIs take bounds to the second, and rounding down
+        # would cut off records of that instant not read yet.
+        bound = format_timestamp(oldest + dt.timedelta(microseconds=(
+            1_000_000 - oldest.microsecond) % 1_000_000))
+        current = self.current_value
+        if bound == (current.upper or format_timestamp(window.upper)):
+            return TimeCursor(bound, current.page + 1)
+        return TimeCursor(bound, 1)
+
+
 class NewestFirstStream(ProviderStream):
     """A stream whose endpoint lists newest first; subclasses set `replication_key`."""
 
@@ -155,6 +220,11 @@ class NewestFirstStream(ProviderStream):
 
     # -- the window -----------------------------------------------------------------------
 
+    @property
+    def current_window(self) -> _Window | None:
+        """The window of the partition being read."""
+        return self._current[1] if self._current is not None else None
+
     def window(self, context: Context | None) -> _Window:
         current = self._current
         if current is not None and current[0] is context:
@@ -165,6 +235,9 @@ class NewestFirstStream(ProviderStream):
             signpost = self.get_replication_key_signpost(context)
             upper = (signpost if isinstance(signpost, dt.datetime)
                      else dt.datetime.now(dt.timezone.utc))
+            # The APIs take their bounds to the second: a window whose upper bound were finer
+            # than the one sent would claim (in its resume note) records never asked for.
+            upper = upper.replace(microsecond=0)
             self._windows[key] = _Window(
                 self.get_starting_timestamp(context), upper, dict(state.get("resume") or {})
             )
@@ -195,6 +268,8 @@ class NewestFirstStream(ProviderStream):
         if ts > window.upper:
             return None  # arrived during this sync: the next sync's window holds it
         key = tuple(_hashable(row.get(k)) for k in self.primary_keys or ()) or None
+        if window.repeat(ts, key):
+            return None  # already emitted from the page before (see TimeCursorPaginator)
         window.see(ts, key)
         if self.filters_client_side and window.lower is not None and ts < window.lower:
             return None

@@ -14,10 +14,9 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 from singer_sdk import typing as th
 from singer_sdk.authenticators import BearerTokenAuthenticator
-from singer_sdk.pagination import PageNumberPaginator
 
 from tap_replies.providers.base import ProviderStream, parse_timestamp, server_message
-from tap_replies.providers.newest_first import NewestFirstStream
+from tap_replies.providers.newest_first import NewestFirstStream, TimeCursor, TimeCursorPaginator
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -30,23 +29,6 @@ else:  # Python < 3.12
 
 # Tuco's documented maximum; asking for fewer would only cost more requests.
 PAGE_SIZE = 100
-
-
-class TucoPaginator(PageNumberPaginator):
-    """Pages from 1; the page that comes back with fewer than `limit` rows is the last.
-
-    With no total in the response there is no other signal, so a result that is an exact
-    multiple of the page size costs one more request, answered with an empty page.
-    """
-
-    def __init__(self, count_rows: t.Callable[[requests.Response], int], page_size: int) -> None:
-        super().__init__(start_value=1)
-        self.count_rows = count_rows
-        self.page_size = page_size
-
-    @override
-    def has_more(self, response: requests.Response) -> bool:
-        return self.count_rows(response) >= self.page_size
 
 
 class TucoStream(ProviderStream):
@@ -168,23 +150,26 @@ class TucoRepliesStream(TucoStream, NewestFirstStream):
     def partitions(self) -> list[dict[str, t.Any]] | None:
         # One request series and one bookmark per campaign, so campaigns never hold each other back.
         campaign_ids = self.runtime.campaign_ids
-        return [{"campaign_id": str(cid)} for cid in campaign_ids] if campaign_ids else None
+        unique = dict.fromkeys(str(cid) for cid in campaign_ids)
+        return [{"campaign_id": cid} for cid in unique] or None
 
     @override
-    def get_new_paginator(self) -> TucoPaginator:
-        return TucoPaginator(self.rows_in, PAGE_SIZE)
+    def get_new_paginator(self) -> TimeCursorPaginator:
+        # No total is returned: a page shorter than `limit` is the last one.
+        return TimeCursorPaginator(self, lambda response: self.rows_in(response) >= PAGE_SIZE)
 
     @override
     def get_url_params(
-        self, context: Context | None, next_page_token: t.Any | None
+        self, context: Context | None, next_page_token: TimeCursor | None
     ) -> dict[str, t.Any]:
         lower, upper = self.window_bounds(context)
-        params: dict[str, t.Any] = {"page": next_page_token or 1, "limit": PAGE_SIZE}
+        cursor = next_page_token or TimeCursor()
+        params: dict[str, t.Any] = {"page": cursor.page, "limit": PAGE_SIZE}
         if context and context.get("campaign_id"):
             params["campaignId"] = context["campaign_id"]
         if lower is not None:
             params["dateFrom"] = lower
-        params["dateTo"] = upper
+        params["dateTo"] = cursor.upper or upper
         return params
 
     @override
