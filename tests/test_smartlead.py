@@ -445,3 +445,24 @@ def test_sandbox_categories_and_history(api):
     page = api("POST", "/api/v1/master-inbox/inbox-replies",
                params={"fetch_message_history": "true"}, body={"limit": 1}).json()
     assert page["messages"][0]["history"]
+
+
+def test_a_thread_leaving_the_inbox_window_mid_sync_hides_no_reply(sandbox):
+    listed = sandbox.ground_truth()["smartlead_inbox_replies"]
+    listed.sort(key=lambda m: m["received_at"], reverse=True)
+    mover = listed[5]["id"]  # on the first page; replies again once that page is read
+    calls = []
+
+    def reply_again_after_the_first_page(body):
+        calls.append(1)
+        if len(calls) == 2:
+            emulator(sandbox).reply_again(mover)
+        return body
+
+    sandbox.override("smartlead", "inbox-replies", reply_again_after_the_first_page, times=None)
+    first = run_tap(smartlead_config(sandbox), tap_class=FastTap)
+    sandbox.clear_overrides()
+    emitted = [r["id"] for r in first.records["smartlead_inbox_replies"]]
+    assert len(emitted) == len(set(emitted))  # what was read twice is dropped as a repeat
+    # Every reply still in the window was read; the mover's new reply is after it, for next time.
+    assert {m["id"] for m in listed} - {mover} <= set(emitted)

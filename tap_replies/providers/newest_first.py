@@ -105,8 +105,14 @@ class _Window:
         return key is not None and key in self.edges.get(ts, ())
 
     def repeat(self, ts: dt.datetime, key: tuple[t.Any, ...] | None) -> bool:
-        """Whether this very record (same key, same time) was on this page or the one before."""
-        return key is not None and ts in (self._recent_keys.get(key), self._page_keys.get(key))
+        """Whether this very record (same key, same time) was on this page or the one before.
+
+        A repeat counts as on this page too: the next page may overlap this one in turn.
+        """
+        if key is None or ts not in (self._recent_keys.get(key), self._page_keys.get(key)):
+            return False
+        self._page_keys[key] = ts
+        return True
 
     def see(self, ts: dt.datetime, key: tuple[t.Any, ...] | None = None) -> None:
         """A record of the window (at or before `upper`), in the order the API listed it."""

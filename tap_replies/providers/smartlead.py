@@ -145,7 +145,13 @@ CATEGORY_SCHEMA = th.PropertiesList(
 
 class TotalCountPaginator(OffsetPaginator):
     """Offset paging that stops on the response's total, so the last page is never followed by
-    an empty probe. Advances by the rows received, in case the server sends fewer than asked."""
+    an empty probe. Advances by the rows received, in case the server sends fewer than asked.
+
+    A total that shrinks between two pages means rows left the listing mid-sync (an inbox thread
+    whose new reply moved it after the window's end, a deleted lead): every later row moved up
+    by as many places, so the next request steps back by that much rather than skip the rows
+    that slid under the offset. What it reads twice the stream drops or the warehouse upserts.
+    """
 
     def __init__(
         self, start_value: int, page_size: int, *, total_key: str, items_key: str
@@ -153,6 +159,9 @@ class TotalCountPaginator(OffsetPaginator):
         super().__init__(start_value, page_size)
         self.total_key = total_key
         self.items_key = items_key
+        self._last_total: int | None = None
+        self._read_up_to = start_value
+        self._next = start_value
 
     def _page(self, response: requests.Response) -> tuple[int, int | None]:
         payload = ProviderStream.response_payload(response)
@@ -166,16 +175,24 @@ class TotalCountPaginator(OffsetPaginator):
     @override
     def has_more(self, response: requests.Response) -> bool:
         count, total = self._page(response)
+        shrunk = (max(0, self._last_total - total)
+                  if total is not None and self._last_total is not None else 0)
+        self._last_total = total
+        # Offsets below `_read_up_to` have been read; rows that left the listing move it back.
+        self._read_up_to = max(self._read_up_to - shrunk, self.current_value + count)
+        if shrunk and self.current_value > 0:
+            self._next = max(0, self.current_value - shrunk)  # what slid under the offset
+            return True
+        self._next = self._read_up_to
         if count == 0:
             return False
         if total is None:  # no total after all: a short page is the last one
             return count >= self.page_size
-        return self.current_value + count < total
+        return self._next < total
 
     @override
     def get_next(self, response: requests.Response) -> int | None:
-        count, _ = self._page(response)
-        return self.current_value + count
+        return self._next
 
 
 # -- streams ------------------------------------------------------------------------------------

@@ -508,6 +508,13 @@ class SmartleadEmulator(ProviderEmulator):
             return {"smartlead_inbox_replies": new_replies,
                     "smartlead_campaign_leads": len(changed)}
 
+    def reply_again(self, message_id: str, *, seconds_from_now: int = 5) -> None:
+        """The lead of an inbox thread replies again: the thread's reply time moves to then."""
+        with self.lock:
+            message = next(m for m in self.messages if m["id"] == message_id)
+            self._set_reply_time(message, _seconds(now_utc()) + seconds_from_now)
+            self._cache.clear()
+
     def ground_truth(self) -> dict[str, list[dict[str, t.Any]]]:
         with self.lock:
             messages = sorted(self.messages, key=lambda m: (m["_received"], m["id"]), reverse=True)
