@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import math
 import os
@@ -50,6 +51,9 @@ MAX_PAGE_SIZE: list[tuple[str, re.Pattern[str], int]] = [
     ("smartlead", re.compile(r"^/api/v1/master-inbox/inbox-replies/?$"), 20),
 ]
 PAGING_KEYS = ("page", "offset", "cursor", "limit")
+# Tuco is paged by lowering `dateTo` to the oldest reply read (the tap's TimeCursorPaginator): a
+# page of the same listing, not a listing of its own.
+TIME_CURSOR_KEYS = {"tuco": ("dateTo",)}
 
 
 # -- child processes ------------------------------------------------------------------------
@@ -225,9 +229,10 @@ def scale_for(records: int, seed: int, providers: t.Sequence[str]) -> tuple[int,
 # -- requests: what a sync asked for vs the least the APIs allow ------------------------------
 
 
-def _without_paging(value: t.Any) -> t.Any:
+def _without_paging(value: t.Any, provider: str = "") -> t.Any:
     if isinstance(value, dict):
-        return json.dumps({k: v for k, v in value.items() if k not in PAGING_KEYS}, sort_keys=True)
+        skip = (*PAGING_KEYS, *TIME_CURSOR_KEYS.get(provider, ()))
+        return json.dumps({k: v for k, v in value.items() if k not in skip}, sort_keys=True)
     return json.dumps(value, sort_keys=True)
 
 
@@ -236,6 +241,10 @@ def _paged(logged: t.Any) -> bool:
     if isinstance(logged.body, dict):
         keys |= set(logged.body)
     return bool(keys & {"page", "offset", "cursor"})
+
+
+def _digest(row: t.Any) -> bytes:
+    return hashlib.sha1(json.dumps(row, sort_keys=True).encode(), usedforsecurity=False).digest()
 
 
 def _max_page(provider: str, path: str) -> int | None:
@@ -263,6 +272,7 @@ def analyse_requests(sandbox: Sandbox, log: list[t.Any]) -> dict[str, RequestCou
     Requests are grouped into listings (same endpoint and filters, any page). A listing whose
     pages carry a total needs ceil(total / max page size) requests (at least one); one without a
     total needs one more than its full pages, because only a short page says it was the last.
+    Records are counted once however many pages returned them.
     """
     headers = {name: {k.lower(): v for k, v in h.items()} for name, h in auth_headers().items()}
     listings: dict[tuple[str, ...], dict[str, t.Any]] = {}
@@ -273,10 +283,11 @@ def analyse_requests(sandbox: Sandbox, log: list[t.Any]) -> dict[str, RequestCou
             counts[endpoint].failed += 1
             continue
         counts[endpoint].actual += 1
-        key = (endpoint, logged.path, _without_paging(logged.query), _without_paging(logged.body))
+        key = (endpoint, logged.path, _without_paging(logged.query, logged.provider),
+               _without_paging(logged.body, logged.provider))
         listing = listings.setdefault(key, {"endpoint": endpoint, "records": 0, "total": None,
                                             "paged": False, "pages": set(), "path": logged.path,
-                                            "provider": logged.provider})
+                                            "provider": logged.provider, "seen": set()})
         listing["paged"] = listing["paged"] or _paged(logged)
         page_key = json.dumps([logged.query, logged.body], sort_keys=True)
         if page_key in listing["pages"]:
@@ -288,8 +299,10 @@ def analyse_requests(sandbox: Sandbox, log: list[t.Any]) -> dict[str, RequestCou
         _, response = sandbox.dispatch(request)
         payload = getattr(response, "body", None)
         rows, total = _page_records(payload)
-        listing["records"] += len(rows)
-        if total is not None:
+        fresh = {_digest(row) for row in rows} - listing["seen"]
+        listing["seen"] |= fresh
+        listing["records"] += len(fresh)
+        if total is not None and listing["total"] is None:
             listing["total"] = total
     for listing in listings.values():
         count = counts[listing["endpoint"]]

@@ -439,7 +439,8 @@ BAD_INPUT: dict[str, Case] = {
     "unknown classification": Case(
         "leadterra", {}, ("/v1/replies", first_row(lambda row: row.update(
             classification="maybe_later"))), (),
-        record_kept("leadterra_replies", "classification", "maybe_later")),
+        record_kept("leadterra_replies", "classification", "maybe_later",
+                    warning="classification 'maybe_later' is not one of Leadterra's")),
     "NUL bytes and emoji in text": Case(
         "tuco", {}, ("/api/replies", first_row(lambda row: row.update(
             message="nul\x00here 🎉 ok"))), (),

@@ -11,7 +11,7 @@ import requests
 
 from tap_replies.providers.base import ProviderError, parse_timestamp
 from tap_replies.sandbox import Sandbox
-from tap_replies.sandbox.core import parse_iso
+from tap_replies.sandbox.core import Response, parse_iso
 from tap_replies.sandbox.tuco import MAX_LIMIT, TucoEmulator
 from tests.syncing import SyncResult, run_tap, run_tap_cli
 
@@ -368,3 +368,15 @@ def test_a_lead_replying_again_mid_sync_does_not_hide_the_next_page_s_first_repl
     assert first_of_page_two in {r["leadId"] for r in first.records[STREAM]}
     emitted = {r["leadId"] for r in first.records[STREAM] + second.records[STREAM]}
     assert emitted == {r["leadId"] for r in sandbox.ground_truth()[STREAM]}
+
+
+def test_a_date_refused_by_tuco_is_one_line_naming_the_bounds_sent(sandbox):
+    sandbox.override("tuco", "/api/replies", Response(400, {"error": "Invalid dateFrom"}))
+    result = run_tap_cli(tuco_config(sandbox), timeout=60)
+    assert result.returncode != 0
+    lines = error_lines(result)
+    assert len(lines) == 1, result.stderr
+    assert "400" in lines[0]
+    assert "Invalid dateFrom" in lines[0]
+    assert "dateTo=" in lines[0]
+    assert "start_date" in lines[0]

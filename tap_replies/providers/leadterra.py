@@ -162,6 +162,10 @@ class LeadterraRepliesStream(LeadterraStream, NewestFirstStream):
     replication_key = "receivedAt"
     schema = REPLY_SCHEMA.to_dict()
 
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._new_labels: set[t.Any] = set()
+
     @property
     @override
     def partitions(self) -> list[dict[str, t.Any]] | None:
@@ -182,6 +186,19 @@ class LeadterraRepliesStream(LeadterraStream, NewestFirstStream):
     @override
     def get_new_paginator(self) -> PageNumberPaginator:
         return LeadterraPaginator(stop_early=self._read_past_lower_bound)
+
+    @override
+    def post_process(
+        self, row: dict[str, t.Any], context: Context | None = None
+    ) -> dict[str, t.Any] | None:
+        label = row.get("classification")
+        if label is not None and label not in CLASSIFICATIONS and label not in self._new_labels:
+            # Kept as sent (a new label must not break the sync); said once per label.
+            self._new_labels.add(label)
+            self.logger.warning(
+                "%s: classification %r is not one of Leadterra's documented labels; kept as "
+                "sent (the unified model counts it as unknown)", self.name, label)
+        return super().post_process(row, context)
 
     def _read_past_lower_bound(self) -> bool:
         """True once a page ended below the window's lower bound, the list being newest first.

@@ -307,6 +307,7 @@ class NewestFirstStream(ProviderStream):
 
     @override
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        ProviderStream.active = self  # a bad bookmark read below is named as ours
         window = self.window(context)
         yield from super().get_records(context)
         # The window was read to its end: every record up to `upper` was emitted, by this run

@@ -330,6 +330,7 @@ class SmartleadCampaignLeadsStream(SmartleadStream):
 
     @override
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        ProviderStream.active = self  # a bad bookmark read below is named as ours
         state = self.get_context_state(context)
         resume = state.get("resume") if self.incremental else None
         started = parse_timestamp((resume or {}).get("sync_started_at"))

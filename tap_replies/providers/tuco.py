@@ -75,8 +75,8 @@ class TucoStream(ProviderStream):
         about_campaign = campaign is not None and "campaign" in self._failed_message
         if status == 400:
             if about_campaign:
-                return (f"campaign id {campaign!r} was refused: a Tuco campaign id is 24 hex "
-                        "characters — fix tuco.campaign_ids")
+                return (f"campaign id {campaign!r} was refused as malformed — "
+                        "fix tuco.campaign_ids")
             if "date" in self._failed_message:
                 bounds = ", ".join(
                     f"{name}={value!r}" for name in ("dateFrom", "dateTo")
@@ -174,6 +174,7 @@ class TucoRepliesStream(TucoStream, NewestFirstStream):
 
     @override
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        ProviderStream.active = self  # a bad bookmark read below is named as ours
         lower, upper = self.window_bounds(context)
         lower_at, upper_at = parse_timestamp(lower), parse_timestamp(upper)
         if lower_at is not None and upper_at is not None and lower_at > upper_at:

@@ -77,7 +77,9 @@ class Sandbox:
         self.request_log: list[LoggedRequest] = []
         self.log_lock = threading.Lock()
         self._overrides: list[_Override] = []
-        self.hang_seconds = 1.5  # how long the "timeout" fault keeps a request waiting
+        # How long the "timeout" fault keeps a request waiting: well past the tests' 1 s timeouts,
+        # even on a loaded machine.
+        self.hang_seconds = 5.0
         for provider, rpm in (rates or {}).items():
             self.set_rate(provider, rpm)
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
