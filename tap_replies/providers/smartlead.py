@@ -44,6 +44,12 @@ def _named_ref() -> th.ObjectType:
     return th.ObjectType(th.Property("id", th.IntegerType), th.Property("name", th.StringType))
 
 
+def _mailbox_ref() -> th.ObjectType:
+    """`{id, email, name}`: a sending account or a teammate as a reply refers to it."""
+    return th.ObjectType(th.Property("id", th.IntegerType), th.Property("email", th.StringType),
+                         th.Property("name", th.StringType))
+
+
 EMAIL_STATS = th.ObjectType(
     th.Property("is_opened", th.BooleanType),
     th.Property("is_clicked", th.BooleanType),
@@ -91,11 +97,7 @@ _INBOX_PROPERTIES = (
         th.Property("phone", th.StringType),
     )),
     th.Property("campaign", _named_ref()),
-    th.Property("email_account", th.ObjectType(
-        th.Property("id", th.IntegerType),
-        th.Property("email", th.StringType),
-        th.Property("name", th.StringType),
-    )),
+    th.Property("email_account", _mailbox_ref()),
     th.Property("last_message", th.ObjectType(
         th.Property("id", th.StringType),
         th.Property("subject", th.StringType),
@@ -106,11 +108,7 @@ _INBOX_PROPERTIES = (
     )),
     th.Property("email_status", th.StringType),
     th.Property("category", _named_ref()),
-    th.Property("assigned_to", th.ObjectType(
-        th.Property("id", th.IntegerType),
-        th.Property("name", th.StringType),
-        th.Property("email", th.StringType),
-    )),
+    th.Property("assigned_to", _mailbox_ref()),
     th.Property("stats", th.ObjectType(
         th.Property("total_sent", th.IntegerType),
         th.Property("total_opened", th.IntegerType),

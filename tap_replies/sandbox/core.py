@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 
 # Data is dated in the past so "now" is always later than every seeded record.
 EPOCH = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+# Seeded data ends here, so "now" (when tests add activity) is later than every seeded record.
+SEED_END = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
+SEED_SECONDS = int((SEED_END - EPOCH).total_seconds())
 
 
 def iso(value: dt.datetime) -> str:
@@ -77,6 +80,30 @@ class ApiError(Exception):
         self.status = status
         self.message = message
         self.code = code
+
+
+def int_arg(
+    request: Request,
+    name: str,
+    default: int,
+    *,
+    low: int | None = None,
+    high: int | None = None,
+    not_a_number: str | None = None,
+) -> int:
+    """An integer query parameter; absent or empty is `default`. Each provider words the 400
+    for a non-number its own way (`not_a_number`); bounds are checked when given."""
+    raw = request.arg(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(str(raw))
+    except ValueError:
+        raise ApiError(400, not_a_number or f"{name} must be an integer, got '{raw}'") from None
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+        raise ApiError(400, f"{name} must be {bounds}")
+    return value
 
 
 Handler = t.Callable[[Request], t.Any]

@@ -21,10 +21,12 @@ import typing as t
 
 from tap_replies.sandbox.core import (
     EPOCH,
+    SEED_SECONDS,
     ApiError,
     ProviderEmulator,
     Request,
     Route,
+    int_arg,
     iso,
     now_utc,
     route,
@@ -56,8 +58,6 @@ NEW_LABEL = "meeting_booked"
 
 T = t.TypeVar("T")
 
-SEED_END = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
-_SEED_SECONDS = int((SEED_END - EPOCH).total_seconds())
 
 SNIPPETS: tuple[str | None, ...] = (
     "Hi, this looks really interesting — can you send over more details on pricing?",
@@ -145,7 +145,7 @@ class LeadterraEmulator(ProviderEmulator):
             if stamps and draw() < 0.12:
                 received = _pick(stamps, draw())  # replies landing in the same second
             else:
-                received = _iso_seconds(int(draw() * _SEED_SECONDS))
+                received = _iso_seconds(int(draw() * SEED_SECONDS))
             stamps.append(received)
             self._replies.append(self._new_reply(campaign, received))
         self._replies[rng.randrange(total)]["classification"] = NEW_LABEL
@@ -174,7 +174,7 @@ class LeadterraEmulator(ProviderEmulator):
             })
 
         for _ in range(min(120 * scale, FOLLOWUP_LIMIT_MAX - 20)):
-            due = EPOCH + dt.timedelta(seconds=rng.randrange(_SEED_SECONDS))
+            due = EPOCH + dt.timedelta(seconds=rng.randrange(SEED_SECONDS))
             self.followups.append(self._new_followup(due))
         self._sort_followups()
 
@@ -278,8 +278,8 @@ class LeadterraEmulator(ProviderEmulator):
             return [dict(r) for r in replies]
         if self.replies_shape == "data":
             return {"data": [dict(r) for r in replies]}
-        page = _int_arg(request, "page", 1, 1, None)
-        per_page = _int_arg(request, "perPage", self.per_page_default, 1, MAX_PER_PAGE)
+        page = int_arg(request, "page", 1, low=1)
+        per_page = int_arg(request, "perPage", self.per_page_default, low=1, high=MAX_PER_PAGE)
         start = (page - 1) * per_page
         return {
             "replies": [dict(r) for r in replies[start: start + per_page]],
@@ -322,16 +322,3 @@ class LeadterraEmulator(ProviderEmulator):
             self._sort()
             return [dict(r) for r in self._by_campaign.get(campaign_id, [])]
 
-
-def _int_arg(request: Request, name: str, default: int, low: int, high: int | None) -> int:
-    raw = request.arg(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, f"{name} must be an integer, got '{raw}'") from None
-    if value < low or (high is not None and value > high):
-        bounds = f"at least {low}" if high is None else f"between {low} and {high}"
-        raise ApiError(400, f"{name} must be {bounds}")
-    return value

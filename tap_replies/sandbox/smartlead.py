@@ -23,20 +23,19 @@ import typing as t
 
 from tap_replies.sandbox.core import (
     EPOCH,
+    SEED_SECONDS,
     ApiError,
     ProviderEmulator,
     Request,
     Route,
+    int_arg,
     iso,
     now_utc,
     parse_iso,
     route,
 )
 
-# Seeded data ends here so "now" is always later than every seeded record.
-DATA_END = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
 DAY = 86_400
-END = int((DATA_END - EPOCH).total_seconds())
 
 LEADS_MAX_LIMIT = 100
 INBOX_MAX_LIMIT = 20
@@ -155,7 +154,7 @@ class SmartleadEmulator(ProviderEmulator):
         names = ["Empty — drafted 📝", "Exactly one page", "Q1 2025 SaaS Outreach", "Fintech EU 🇪🇺",
                  "Relance clients été", "Healthcare US", "Growth 🚀", "Webinar follow-up",
                  "北京 partners", "Agencies", "Re-engagement", "Founders Ørsted"]
-        created = sorted((rng.randint(0, END - 60 * DAY) for _ in sizes), reverse=True)
+        created = sorted((rng.randint(0, SEED_SECONDS - 60 * DAY) for _ in sizes), reverse=True)
         campaign_id = 12_300
         for index, size in enumerate(sizes):
             campaign_id += rng.randint(1, 40)
@@ -165,7 +164,7 @@ class SmartleadEmulator(ProviderEmulator):
                 "name": names[index % len(names)],
                 "status": CAMPAIGN_STATUSES[index % len(CAMPAIGN_STATUSES)],
                 "created_at": _fmt(created_at),
-                "updated_at": _fmt(rng.randint(created_at, END)),
+                "updated_at": _fmt(rng.randint(created_at, SEED_SECONDS)),
                 "_created": created_at,
             }
             self.campaigns.append(campaign)
@@ -188,13 +187,13 @@ class SmartleadEmulator(ProviderEmulator):
         self._next_lead_id += 1 + int(rnd() * 3)
         lead_id = self._next_lead_id
         first = FIRST_NAMES[int(rnd() * len(FIRST_NAMES))]
-        created_at = after + int(rnd() * (END - 20 * DAY - after))
+        created_at = after + int(rnd() * (SEED_SECONDS - 20 * DAY - after))
         status = LEAD_STATUSES[int(rnd() * len(LEAD_STATUSES))]
         sent = (None if status == "STARTED"
-                else created_at + int(rnd() * (END - 10 * DAY - created_at)))
+                else created_at + int(rnd() * (SEED_SECONDS - 10 * DAY - created_at)))
         bounced = sent is not None and rnd() < 0.05
         opened = sent is not None and not bounced and rnd() < 0.6
-        replied_at = sent + int(rnd() * (END - sent)) if opened and rnd() < 0.5 else None  # type: ignore[operator]
+        replied_at = sent + int(rnd() * (SEED_SECONDS - sent)) if opened and rnd() < 0.5 else None  # type: ignore[operator]
         category = CATEGORIES[int(rnd() * len(CATEGORIES))] if replied_at and rnd() < 0.8 else None
         custom_fields: dict[str, t.Any] = {}
         first_key = int(rnd() * len(CUSTOM_FIELD_KEYS))
@@ -329,8 +328,8 @@ class SmartleadEmulator(ProviderEmulator):
             raise ApiError(400, "campaign_id must be a number") from None
         if campaign_id not in self.leads:
             raise ApiError(404, "Campaign not found")
-        offset = _int_arg(request, "offset", 0, 400)
-        limit = _int_arg(request, "limit", LEADS_MAX_LIMIT, 400)
+        offset = int_arg(request, "offset", 0, not_a_number="offset must be a number")
+        limit = int_arg(request, "limit", LEADS_MAX_LIMIT, not_a_number="limit must be a number")
         if offset < 0:
             raise ApiError(400, "offset must not be less than 0")
         if not 1 <= limit <= LEADS_MAX_LIMIT:
@@ -553,15 +552,6 @@ def _email_status_matches(stats: dict[str, bool], wanted: str) -> bool:
         return not stats["is_bounced"]
     return False  # unsubscribed, spam, sender bounce: none in the seeded data
 
-
-def _int_arg(request: Request, name: str, default: int, status: int) -> int:
-    raw = request.arg(name)
-    if raw in (None, ""):
-        return default
-    try:
-        return int(str(raw))
-    except ValueError:
-        raise ApiError(status, f"{name} must be a number") from None
 
 
 def _int_field(body: dict[str, t.Any], name: str, default: int) -> int:

@@ -35,10 +35,12 @@ from dataclasses import dataclass, field
 
 from tap_replies.sandbox.core import (
     EPOCH,
+    SEED_SECONDS,
     ApiError,
     ProviderEmulator,
     Request,
     Route,
+    int_arg,
     now_utc,
     parse_iso,
     route,
@@ -55,9 +57,7 @@ HISTORY_CAP = 10
 
 OBJECT_ID = re.compile(r"[0-9a-f]{24}")
 
-SEED_END = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
 _EPOCH_TS = int(EPOCH.timestamp())
-_SEED_SPAN = int((SEED_END - EPOCH).total_seconds())
 
 LEADS_PER_SCALE = 300
 ORDINARY_CAMPAIGNS = 6
@@ -202,12 +202,12 @@ class TucoEmulator(ProviderEmulator):
             campaign = self.full_pages_campaign_id if n < full_pages else rng.choice(
                 self.ordinary_campaign_ids
             )
-            lead = self._new_lead(campaign, _EPOCH_TS + rng.randrange(_SEED_SPAN))
+            lead = self._new_lead(campaign, _EPOCH_TS + rng.randrange(SEED_SECONDS))
             replied.append(lead)
         # Several leads answering in the same second, the newest of all among them.
         newest = max(t.cast("int", lead.seeded_reply_at) for lead in replied)
         for group in range(TIE_GROUPS):
-            shared = newest if group == 0 else _EPOCH_TS + rng.randrange(_SEED_SPAN)
+            shared = newest if group == 0 else _EPOCH_TS + rng.randrange(SEED_SECONDS)
             for lead in self.rng.sample(replied, TIE_GROUP_SIZE):
                 lead.seed_reply_at(shared)
         for campaign in self.campaign_ids:
@@ -369,8 +369,9 @@ class TucoEmulator(ProviderEmulator):
         date_to = _date_arg(request, "dateTo")
         if date_from is not None and date_to is not None and date_from > date_to:
             raise ApiError(400, "dateFrom must be <= dateTo")
-        page = _int_arg(request, "page", 1, 1, None)
-        limit = _int_arg(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+        page = int_arg(request, "page", 1, low=1, not_a_number="Invalid page")
+        limit = int_arg(request, "limit", DEFAULT_LIMIT, low=1, high=MAX_LIMIT,
+                        not_a_number="Invalid limit")
         if lead_id is not None and lead_id not in self.leads:
             raise ApiError(404, "Lead not found or access denied")
         if campaign_id is not None and campaign_id not in self._by_campaign:
@@ -422,16 +423,3 @@ def _date_arg(request: Request, name: str) -> float | None:
         raise ApiError(400, f"Invalid {name}")
     return parsed.timestamp()
 
-
-def _int_arg(request: Request, name: str, default: int, low: int, high: int | None) -> int:
-    raw = _arg(request, name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, f"Invalid {name}") from None
-    if value < low or (high is not None and value > high):
-        bounds = f"at least {low}" if high is None else f"between {low} and {high}"
-        raise ApiError(400, f"{name} must be {bounds}")
-    return value
