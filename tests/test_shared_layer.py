@@ -454,3 +454,17 @@ def test_a_record_skips_conformance_only_when_conformance_would_not_change_it(re
     # Compared as JSON: 1 == True in Python, but not on the wire.
     unchanged = json.dumps(_sdk_conformed(record, SHAPE_SCHEMA)) == json.dumps(record)
     assert RecordShape(SHAPE_SCHEMA).conforms(record) is unchanged
+
+
+def test_a_long_wait_for_the_rate_limit_still_logs_progress_every_30_seconds(unit_stream, caplog):
+    stream, clock = unit_stream
+    caplog.set_level(logging.INFO)
+    stream.log_progress()  # the stream has started
+    started = clock.now
+    stream.runtime.bucket.pause_for(300.0)  # a 429 asked for five minutes
+    waited = stream.runtime.bucket.acquire(sleep=stream.wait)
+    assert waited == pytest.approx(300.0, abs=1.0)
+    assert clock.now - started == pytest.approx(waited)  # on the injected clock: no real sleep
+    lines = [r.getMessage() for r in caplog.records if "waiting" in r.getMessage()]
+    assert len(lines) >= int(300 // PROGRESS_LOG_SECONDS) - 1
+    assert lines[0].startswith("unit_stream: 0 pages, 0 records in 30s; waiting 270s more")

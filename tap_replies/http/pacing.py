@@ -93,8 +93,13 @@ class TokenBucket:
             # The server's window is spent: one request when it reopens, then the steady pace.
             self._tat = max(self._tat, self._paused_until + self.tolerance - self.margin)
 
-    def acquire(self) -> float:
-        """Wait until a request may go, and count it. Returns the seconds waited."""
+    def acquire(self, sleep: t.Callable[[float], None] | None = None) -> float:
+        """Wait until a request may go, and count it. Returns the seconds waited.
+
+        `sleep` waits on the caller's behalf (a stream that keeps logging progress while it
+        waits); it defaults to the bucket's clock.
+        """
+        sleep = sleep or self.clock.sleep
         waited = 0.0
         while True:
             with self._lock:
@@ -108,7 +113,7 @@ class TokenBucket:
                         self._tat = max(now, self._tat) + self.interval
                     break
                 wait = due - now
-            self.clock.sleep(wait)
+            sleep(wait)
             waited += wait
         self.seconds_waited += waited
         return waited

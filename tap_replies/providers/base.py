@@ -88,14 +88,17 @@ class PacedSession(requests.Session):
     """A session that takes a token from its provider's bucket before every attempt, retries
     included, and counts what it did for the stream that owns it and for the provider."""
 
-    def __init__(self, runtime: ProviderRuntime) -> None:
+    def __init__(
+        self, runtime: ProviderRuntime, sleep: t.Callable[[float], None] | None = None
+    ) -> None:
         super().__init__()
         self.runtime = runtime
         self.stats = ProviderStats()
+        self.sleep = sleep
 
     @override
     def send(self, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:
-        waited = self.runtime.bucket.acquire()
+        waited = self.runtime.bucket.acquire(sleep=self.sleep)
         for stats in (self.stats, self.runtime.stats):
             stats.seconds_paced += waited
             stats.requests += 1
@@ -231,7 +234,7 @@ class ProviderStream(RESTStream[t.Any]):
     def requests_session(self) -> requests.Session:
         # The SDK's constructor already made a plain session: replace it, once.
         if not isinstance(self._requests_session, PacedSession):
-            session = PacedSession(self.runtime)
+            session = PacedSession(self.runtime, sleep=self.wait)
             session.headers.update(self.http_headers)
             self._requests_session = session
         return self._requests_session
@@ -297,7 +300,7 @@ class ProviderStream(RESTStream[t.Any]):
                         self.runtime.stats.seconds_rate_limited += seconds
                         self.session_stats.seconds_rate_limited += seconds
                     else:
-                        self.runtime.clock.sleep(seconds)
+                        self.wait(seconds)
 
         return with_retries
 
@@ -473,7 +476,17 @@ class ProviderStream(RESTStream[t.Any]):
 
     # -- progress and summary -------------------------------------------------------------
 
-    def log_progress(self, *, total: int | None = None) -> None:
+    def wait(self, seconds: float) -> None:
+        """Sleep on the provider's clock in slices, so a long wait (a 429's Retry-After, a
+        backoff, a slow pace) still logs progress at least every PROGRESS_LOG_SECONDS."""
+        remaining = seconds
+        while remaining > 0:
+            step = min(remaining, PROGRESS_LOG_SECONDS)
+            self.runtime.clock.sleep(step)
+            remaining -= step
+            self.log_progress(total=self.expected_total, waiting=remaining)
+
+    def log_progress(self, *, total: int | None = None, waiting: float | None = None) -> None:
         """A progress line at most every PROGRESS_LOG_SECONDS (and at least, as long as pages
         keep coming); with a known `total`, the share done and an ETA."""
         now = self.runtime.clock.monotonic()
@@ -494,6 +507,8 @@ class ProviderStream(RESTStream[t.Any]):
             rate = done / max(1e-6, now - started_at)
             eta = f"{(total - done) / rate:.0f}s" if rate > 0 else "unknown"
             line += f"; {done} of {total} ({100.0 * done / total:.0f}%) of this list, ETA {eta}"
+        if waiting:
+            line += f"; waiting {waiting:.0f}s more (rate limit or retry)"
         self.logger.info("%s", line)
 
     def summary_line(self) -> str:
