@@ -257,13 +257,15 @@ def bookmark_is_safe(partition_state: dict[str, t.Any], replication_key: str,
     ("provider", "stream", "replication_key", "page_size", "scale", "partitioned"),
     [("tuco", "tuco_replies", "respondedAtUtc", 100, 2, False),
      ("tuco", "tuco_replies", "respondedAtUtc", 100, 2, True),
-     ("smartlead", "smartlead_inbox_replies", "received_at", 20, 3, False)],
-    ids=["tuco", "tuco-per-campaign", "smartlead-inbox"],
+     ("smartlead", "smartlead_inbox_replies", "received_at", 20, 3, False),
+     # One bare array per campaign: a page is a campaign's whole list (84 at most here).
+     ("leadterra", "leadterra_replies", "receivedAt", 84, 2, True)],
+    ids=["tuco", "tuco-per-campaign", "smartlead-inbox", "leadterra-per-campaign"],
 )
 def test_a_run_killed_at_random_points_resumes_without_losing_or_repeating_much(
     tmp_path, provider, stream, replication_key, page_size, scale, partitioned
 ):
-    """Four kill points per case, twelve in all; each resumed from the last STATE received."""
+    """Four kill points per case, sixteen in all; each resumed from the last STATE received."""
     kills = 4
     with Sandbox(seed=21, scale=scale) as sandbox:
         config = {provider: sandbox.tap_config()[provider]}
@@ -322,6 +324,36 @@ def test_a_run_killed_at_random_points_resumes_without_losing_or_repeating_much(
                     newest = max(parse_timestamp(r[replication_key])
                                  for r in truth_by_partition[part])
                     assert parse_timestamp(part_state["replication_key_value"]) == newest
+
+
+def test_a_leads_sync_killed_at_random_points_resumes_at_its_checkpoint(tmp_path):
+    """smartlead_campaign_leads has no replication key: each campaign checkpoints its offset
+    after every page and writes its event_time_gt bookmark only once read to the end."""
+    stream, pk, page_size = "smartlead_campaign_leads", ("campaign_id", "id"), 100
+    with Sandbox(seed=21, scale=2) as sandbox:
+        config = {"smartlead": sandbox.tap_config()["smartlead"]}
+        truth_keys = set(keys_of(sandbox.ground_truth()[stream], pk))
+        catalog = catalog_selecting(config, {stream})
+        config_path, catalog_path = tmp_path / "config.json", tmp_path / "catalog.json"
+        config_path.write_text(json.dumps(config))
+        catalog_path.write_text(json.dumps(catalog))
+        command = cli_command(config_path, instant=False, catalog_path=catalog_path)
+        total_messages = len(truth_keys) + len(truth_keys) // page_size + 20
+        kill_points = sorted(random.Random("kill:leads").sample(range(2, total_messages), 4))
+        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+            killed_runs = list(pool.map(lambda n: run_until_killed(command, n), kill_points))
+        for kill_point, messages in zip(kill_points, killed_runs, strict=True):
+            killed_keys = {tuple(m["record"][k] for k in pk) for m in messages
+                           if m["type"] == "RECORD"}
+            states = [m["value"] for m in messages if m["type"] == "STATE"]
+            resumed = run_tap(config, state=states[-1] if states else None, catalog=catalog)
+            again = keys_of(resumed.records[stream], pk)
+            assert not truth_keys - killed_keys - set(again), f"kill after {kill_point} lost"
+            repeated = [key for key in again if key in killed_keys]
+            assert len(repeated) <= page_size, f"kill after {kill_point}: {len(repeated)} again"
+            for part_state in partition_states(resumed.final_state, stream).values():
+                assert "resume" not in part_state
+                assert part_state.get("event_time_gt")
 
 
 # -- 4. bad input -----------------------------------------------------------------------------
