@@ -419,3 +419,22 @@ def test_model_uses_the_current_smartlead_category(scenario: Scenario):
                                           f"{MODEL_SCHEMA}.replies WHERE provider = 'smartlead'"))
     wrong = {k: (model.get(k), v) for k, v in truth.items() if model.get(k) != v}
     assert not wrong, wrong
+
+
+def test_a_tuco_reply_read_per_campaign_keeps_its_campaign_in_the_model(tmp_path):
+    """Built on a hand-made load (no Meltano run): the column exists only with tuco.campaign_ids."""
+    path = tmp_path / "replies.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(f'CREATE SCHEMA "{LOADED_SCHEMA}"')
+    con.execute(f'CREATE TABLE "{LOADED_SCHEMA}".tuco_replies (leadid VARCHAR, '
+                "recipientemail VARCHAR, respondedatutc TIMESTAMP, message VARCHAR, "
+                "campaign_id VARCHAR)")
+    con.execute(f'INSERT INTO "{LOADED_SCHEMA}".tuco_replies VALUES '
+                "('lead1', 'a@example.com', TIMESTAMP '2026-01-02 03:04:05', 'Yes', 'camp9')")
+    con.close()
+    build_model(path)
+    con = duckdb.connect(str(path), read_only=True)
+    rows = con.execute(f"SELECT provider, reply_id, campaign_id FROM {MODEL_SCHEMA}.replies"
+                       ).fetchall()
+    con.close()
+    assert rows == [("tuco", "lead1", "camp9")]

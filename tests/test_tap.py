@@ -6,6 +6,7 @@ import atexit
 import json
 import subprocess
 import sys
+import typing as t
 
 import pytest
 from singer_sdk.testing import get_tap_test_class
@@ -18,7 +19,12 @@ from tests.syncing import run_tap
 _SUITE_SANDBOX = Sandbox(seed=3, scale=1).start()
 atexit.register(_SUITE_SANDBOX.stop)
 
-TestTapReplies = get_tap_test_class(TapReplies, config=_SUITE_SANDBOX.tap_config())
+# Tuco per campaign, so the suite sees the campaign_id the tap adds to those rows.
+_SUITE_CONFIG = _SUITE_SANDBOX.tap_config()
+_SUITE_CONFIG["tuco"]["campaign_ids"] = list(
+    t.cast("t.Any", _SUITE_SANDBOX.providers["tuco"]).campaign_ids)
+
+TestTapReplies = get_tap_test_class(TapReplies, config=_SUITE_CONFIG)
 
 
 def test_a_config_with_no_provider_is_one_line_naming_the_blocks(tmp_path):

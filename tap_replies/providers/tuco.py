@@ -143,6 +143,10 @@ class TucoRepliesStream(TucoStream, NewestFirstStream):
                     description="Up to 10 replies from the lead, newest first."),
         th.Property("parentMessages", th.ArrayType(PARENT_MESSAGE),
                     description="Up to 10 messages sent to the lead, newest first."),
+        # Tuco's rows name no campaign; the tap knows it when it asked per campaign.
+        th.Property("campaign_id", th.StringType,
+                    description="The campaign the reply was read for (only with "
+                                "tuco.campaign_ids; the SDK copies it from the partition)."),
     ).to_dict()
 
     @property

@@ -48,9 +48,9 @@ SOURCES: dict[str, dict[str, str]] = {
     },
     "smartlead_lead_categories": {"id": "BIGINT", "name": "VARCHAR", "sentiment_type": "VARCHAR"},
     "tuco_replies": {
-        "leadid": "VARCHAR", "recipientemail": "VARCHAR", "campaignid": "VARCHAR",
-        "respondedatutc": "TIMESTAMP", "classification": "VARCHAR", "label": "VARCHAR",
-        "message": "VARCHAR",
+        "leadid": "VARCHAR", "recipientemail": "VARCHAR", "campaign_id": "VARCHAR",
+        "campaignid": "VARCHAR", "respondedatutc": "TIMESTAMP", "classification": "VARCHAR",
+        "label": "VARCHAR", "message": "VARCHAR",
     },
 }
 

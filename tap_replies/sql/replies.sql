@@ -119,7 +119,8 @@ tuco AS (
         'tuco' AS provider,
         CAST(r.leadid AS VARCHAR) AS reply_id,
         r.recipientemail AS lead_email,
-        CAST(r.campaignid AS VARCHAR) AS campaign_id,
+        -- Known when the tap read per campaign (tuco.campaign_ids); Tuco's rows name none.
+        CAST(COALESCE(r.campaign_id, r.campaignid) AS VARCHAR) AS campaign_id,
         CAST(r.respondedatutc AS TIMESTAMP) AS received_at,
         COALESCE(l.classification, 'unknown') AS classification,
         CAST(COALESCE(r.classification, r.label) AS VARCHAR) AS source_classification,
