@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from tap_replies.providers.base import ProviderError
+from tap_replies.providers.smartlead import EVENT_TIME_OVERLAP
 from tap_replies.sandbox import Sandbox
 from tap_replies.sandbox.smartlead import SmartleadEmulator
 from tap_replies.tap import TapReplies
@@ -189,10 +190,10 @@ def test_sync_after_activity_emits_new_replies_and_changed_leads_only(sandbox):
     for campaign_id in set(em.leads) - em.touched_campaign_ids:
         requested = leads_requests(sandbox, campaign_id)
         assert len(requested) == 1, campaign_id  # the one that confirms nothing changed
-        # The previous sync's start, less the second of overlap the strict "gt" needs.
+        # The previous read's start, less the overlap the strict "gt" and clock skew need.
         started = partition_state(first.final_state, campaign_id)["event_time_gt"]
         expected = (dt.datetime.fromisoformat(started.replace("Z", "+00:00"))
-                    - dt.timedelta(seconds=1))
+                    - EVENT_TIME_OVERLAP)
         assert requested[0].query["event_time_gt"] == [expected.strftime("%Y-%m-%dT%H:%M:%SZ")]
     for campaign_id in em.touched_campaign_ids:
         assert all(r.query.get("event_time_gt") for r in leads_requests(sandbox, campaign_id))
@@ -200,12 +201,18 @@ def test_sync_after_activity_emits_new_replies_and_changed_leads_only(sandbox):
 
 def test_leads_bookmark_is_the_sync_start_and_first_syncs_have_no_filter(sandbox):
     em = emulator(sandbox)
+    before = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     first = run_tap(smartlead_config(sandbox), tap_class=FastTap)
     assert not any("event_time_gt" in r.query for r in leads_requests(sandbox))
     bookmarks = {p["context"]["campaign_id"]: p for p in
                  first.final_state["bookmarks"]["smartlead_campaign_leads"]["partitions"]}
     assert set(bookmarks) == set(em.leads)
     assert all("resume" not in p and p["event_time_gt"] > "2026-06-01" for p in bookmarks.values())
+    # Each campaign's bookmark is when its own read started: before its first request.
+    for campaign_id, partition in bookmarks.items():
+        bookmark = dt.datetime.fromisoformat(partition["event_time_gt"].replace("Z", "+00:00"))
+        first_request = leads_requests(sandbox, campaign_id)[0]
+        assert before <= bookmark <= dt.datetime.fromtimestamp(first_request.at, dt.timezone.utc)
 
 
 def test_killed_leads_sync_resumes_at_the_checkpoint_offset(sandbox):

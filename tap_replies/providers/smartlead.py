@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import typing as t
-from functools import cached_property
 
 from singer_sdk import typing as th
 from singer_sdk.authenticators import APIKeyAuthenticator
@@ -32,9 +31,12 @@ INBOX_PAGE_SIZE = 20  # the master inbox's maximum
 INBOX_MAX_CAMPAIGNS = 5  # the master inbox answers 422 past 5 campaign ids
 # No bound at all would also be accepted, but the docs only show replyTimeBetween with both ends.
 INBOX_FLOOR = "2000-01-01T00:00:00Z"
-# Event times have second precision and the filter is strictly "greater than": an event in the
-# very second a sync started would be lost without one second of overlap (it is re-read instead).
-EVENT_TIME_OVERLAP = dt.timedelta(seconds=1)
+# The bookmark is our clock's reading, the filter compares it with Smartlead's event times
+# (second precision, strictly "greater than"). An event in the very second a read started, or one
+# that our clock, running a little ahead of Smartlead's, dates after it, would be lost without an
+# overlap: five minutes covers any sane clock skew, and costs only re-reading the leads that
+# changed in those minutes (upserted by primary key).
+EVENT_TIME_OVERLAP = dt.timedelta(minutes=5)
 
 # -- schema fragments ---------------------------------------------------------------------------
 
@@ -291,9 +293,9 @@ class SmartleadCampaignLeadsStream(SmartleadStream):
         self.forced_replication_method = "INCREMENTAL"
         self._partition: _LeadsRead | None = None
 
-    @cached_property
-    def sync_started_at(self) -> dt.datetime:
-        """This run's start, captured once at first use and shared by every campaign."""
+    @staticmethod
+    def read_started_at() -> dt.datetime:
+        """When a campaign's read starts: its next sync asks for what changed since then."""
         return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
     @property
@@ -340,7 +342,7 @@ class SmartleadCampaignLeadsStream(SmartleadStream):
         else:
             state.pop("resume", None)
             bookmark = state.get("event_time_gt") if self.incremental else None
-            read = _LeadsRead(context, self.sync_started_at, 0, bookmark)
+            read = _LeadsRead(context, self.read_started_at(), 0, bookmark)
         self._partition = read
         try:
             yield from super().get_records(context)
@@ -382,7 +384,7 @@ class SmartleadCampaignLeadsStream(SmartleadStream):
 
     def _require_partition(self) -> _LeadsRead:
         if self._partition is None:  # only when called outside get_records
-            self._partition = _LeadsRead(None, self.sync_started_at, 0, None)
+            self._partition = _LeadsRead(None, self.read_started_at(), 0, None)
         return self._partition
 
 
