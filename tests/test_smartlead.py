@@ -241,6 +241,32 @@ def test_killed_leads_sync_resumes_at_the_checkpoint_offset(sandbox):
     assert done["event_time_gt"] == checkpoint["resume"]["sync_started_at"]
 
 
+def test_a_lead_deleted_mid_read_hides_no_other_lead_even_across_a_kill(sandbox):
+    config = smartlead_config(sandbox)
+    em = emulator(sandbox)
+    campaign_id = multi_page_campaign(sandbox)
+    listed = [lead["id"] for lead in em.leads[campaign_id]]
+    deleted = listed[5]  # on the first page, deleted once it has been read
+
+    def delete_after_the_first_page(body):
+        if deleted in [lead["id"] for lead in body.get("leads", [])]:
+            em.remove_lead(campaign_id, deleted)
+        return body
+
+    sandbox.override("smartlead", f"/campaigns/{campaign_id}/leads",
+                     delete_after_the_first_page, times=1)
+    em.fail_leads_once[(campaign_id, 99)] = 403  # dies on the page that steps back a place
+    killed, failure = run_until_failure(config)
+    assert isinstance(failure, ProviderError)
+    assert partition_state(killed.final_state, campaign_id)["resume"]["offset"] == 99
+
+    resumed, failure = run_until_failure(config, state=copy.deepcopy(killed.final_state))
+    assert failure is None
+    emitted = {r["id"] for run in (killed, resumed) for r in run.records["smartlead_campaign_leads"]
+               if r["campaign_id"] == campaign_id}
+    assert set(listed) - {deleted} <= emitted
+
+
 # -- campaign filter ------------------------------------------------------------------------
 
 

@@ -323,7 +323,8 @@ class SmartleadCampaignLeadsStream(SmartleadStream):
         if isinstance(payload, dict) and "leads" in payload:
             read = self._require_partition()
             total = payload.get("total")
-            read.total = total if isinstance(total, int) else None
+            read.previous_total, read.total = read.total, (
+                total if isinstance(total, int) else None)
             read.page_count = len(payload.get("leads") or [])
             return payload.get("leads") or []
         return super().extract_records(payload)
@@ -366,7 +367,12 @@ class SmartleadCampaignLeadsStream(SmartleadStream):
             next_offset = read.page_offset + read.page_count
             more = (next_offset < read.total if read.total is not None
                     else read.page_count >= LEADS_PAGE_SIZE)
-            if read.page_count and more:
+            shrunk = (read.previous_total - read.total
+                      if read.previous_total is not None and read.total is not None else 0)
+            if shrunk > 0 and read.page_offset > 0:
+                # As the paginator does: leads that left the list moved the rest up.
+                next_offset, more = max(0, read.page_offset - shrunk), True
+            if (read.page_count or shrunk > 0) and more:
                 self.get_context_state(read.context)["resume"] = {
                     "sync_started_at": format_timestamp(read.sync_started_at),
                     "offset": next_offset,
@@ -404,6 +410,7 @@ class _LeadsRead:
         self.event_time_gt = parse_timestamp(event_time_gt)
         self.page_offset = offset
         self.page_count = 0
+        self.previous_total: int | None = None
         self.total: int | None = None
 
 

@@ -507,6 +507,13 @@ class SmartleadEmulator(ProviderEmulator):
             return {"smartlead_inbox_replies": new_replies,
                     "smartlead_campaign_leads": len(changed)}
 
+    def remove_lead(self, campaign_id: int, lead_id: int) -> None:
+        """A lead deleted from a campaign: every later lead moves up a place in the list."""
+        with self.lock:
+            self.leads[campaign_id] = [lead for lead in self.leads[campaign_id]
+                                       if lead["id"] != lead_id]
+            self._cache.clear()
+
     def reply_again(self, message_id: str, *, seconds_from_now: int = 5) -> None:
         """The lead of an inbox thread replies again: the thread's reply time moves to then."""
         with self.lock:
