@@ -382,3 +382,5 @@ def test_a_date_refused_by_tuco_is_one_line_naming_the_bounds_sent(sandbox):
     assert "Invalid dateFrom" in lines[0]
     assert "dateTo=" in lines[0]
     assert "start_date" in lines[0]
+    # The only ERROR line: the SDK's own "unhandled error" announcement is at DEBUG.
+    assert [line for line in result.stderr.splitlines() if "| ERROR" in line] == lines

@@ -214,6 +214,14 @@ class ProviderStream(RESTStream[t.Any]):
         # (clock, records_emitted) when the current partition began: its share and ETA.
         self._partition_start: tuple[float, int] | None = None
 
+    @override
+    def log(self, message: str, *args: t.Any, level: int = logging.INFO, **kwargs: t.Any) -> None:
+        # The SDK announces a failed stream before the tap's own one-line error, which names the
+        # provider, endpoint and fix: its bare line goes to DEBUG so ours is the only ERROR.
+        if level >= logging.ERROR and message.startswith("An unhandled error occurred"):
+            level = logging.DEBUG
+        super().log(message, *args, level=level, **kwargs)
+
     # -- the provider's shared runtime ----------------------------------------------------
 
     @cached_property
