@@ -271,10 +271,11 @@ class SmartleadCampaignLeadsStream(SmartleadStream):
     state holds its own bookmark instead.
 
         "event_time_gt": when the last complete read of this campaign started. The next sync asks
-            for leads with an event after it (minus a second of overlap); the first has no filter.
+            for leads with an event after it (less EVENT_TIME_OVERLAP); the first has no filter.
             Written only once the campaign's last page was read.
         "resume": {"sync_started_at", "offset"}: written after every page but the last, so a killed
-            run continues at that offset with the same filter; dropped when the campaign is done.
+            run continues at that offset with the same filter and the same start (the read's, not
+            the whole sync's, despite the key's name); dropped when the campaign is done.
 
     The stream is declared INCREMENTAL (`forced_replication_method`) because it only emits what
     changed: declared FULL_TABLE, a target honouring ACTIVATE_VERSION would delete every lead not
