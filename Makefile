@@ -3,12 +3,16 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Meltano's plugins (the tap, editable, and target-duckdb pinned to duckdb 1.0.0) live in
-# .meltano/; this stamp says they are installed for the current meltano.yml and pyproject.toml.
+# Meltano's plugins live in .meltano/, each in its own venv; this stamp says they are installed
+# for the current meltano.yml and pyproject.toml. The tap (editable), target-duckdb (pinned to
+# duckdb 1.0.0) and dbt-duckdb run the demo; target-postgres and the three dbt utilities run the
+# warehouse tests. target-snowflake is defined in meltano.yml, installed on request.
 PLUGINS := .meltano/.plugins-installed
-# The warehouse loaders (target-postgres, target-snowflake) are defined in meltano.yml but only
-# installed on request: `$(BIN)/meltano install target-postgres`.
-DEFAULT_PLUGINS := tap-replies target-duckdb
+DEFAULT_PLUGINS := tap-replies target-duckdb target-postgres dbt-duckdb dbt-postgres dbt-snowflake
+# The Snowflake test runs dbt-snowflake on fakesnow, in the dbt-snowflake utility's venv: fakesnow
+# needs duckdb 2, and the project's venv pins duckdb 1.0.0 (target-duckdb's file format).
+DBT_SNOWFLAKE_PYTHON := .meltano/utilities/dbt-snowflake/venv/bin/python
+FAKESNOW := fakesnow==0.12.1
 
 .PHONY: demo test lint typecheck unit elt bench plugins clean
 
@@ -22,6 +26,7 @@ $(STAMP): pyproject.toml
 
 $(PLUGINS): $(STAMP) meltano.yml pyproject.toml
 	MELTANO_SEND_ANONYMOUS_USAGE_STATS=false $(BIN)/meltano install $(DEFAULT_PLUGINS)
+	$(BIN)/uv pip install --quiet --python $(DBT_SNOWFLAKE_PYTHON) '$(FAKESNOW)'
 	touch $(PLUGINS)
 
 plugins: $(PLUGINS)
@@ -47,4 +52,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .meltano output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .meltano output .pytest_cache .mypy_cache .ruff_cache transform/target transform/logs

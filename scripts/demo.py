@@ -1,8 +1,9 @@
-"""make demo: sandbox → `meltano run tap-replies target-duckdb` → unified model → a summary.
+"""make demo: sandbox → `meltano run replies-duckdb` (tap → target-duckdb → dbt build) → a summary.
 
 The sandbox runs in this process (so the demo can read its request log and add activity), on a
-free loopback port; Meltano runs the tap and the loader as it would on a schedule, with every
-provider pointed at the sandbox through the same environment variables a real deployment uses.
+free loopback port; Meltano runs the job as it would on a schedule — the tap, the loader, then
+dbt's models and tests (transform/) — with every provider pointed at the sandbox through the same
+environment variables a real deployment uses. The summary is read from the marts dbt built.
 
 Run it again and it first adds fresh sandbox activity, then shows that the second run asked only
 for what changed (Meltano kept the bookmarks in its system database) and loaded only that.
@@ -18,11 +19,13 @@ import sys
 import time
 import typing as t
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
+from summary import summary  # scripts/summary.py, beside this file
+
 from tap_replies.sandbox import Sandbox
-from tap_replies.sql import LOADED_SCHEMA, build_model, connect
-from tap_replies.sql.report import summary
 from tap_replies.tap import TapReplies
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,9 +36,16 @@ RUN_LOG = OUTPUT / "meltano-run.log"
 # make demo installs meltano beside this interpreter; MELTANO_BIN picks another one.
 MELTANO = Path(os.environ.get("MELTANO_BIN") or Path(sys.executable).parent / "meltano")
 SEED = 1
+JOB = "replies-duckdb"
+LOADED_SCHEMA = "tap_replies"
 # The sandbox has no server-side limit in the demo, so the tap's own pace would only slow it down.
 DEMO_REQUESTS_PER_MINUTE = 100_000
 LOADING = re.compile(r"Loading (\d+) rows into '.*?\"([a-z0-9_]+)\"'")
+# dbt's closing lines: "Finished running 3 table models, 40 data tests, 8 view models in 0 hours
+# 0 minutes and 3.12 seconds" and "Done. PASS=51 WARN=0 ERROR=0 SKIP=0 …".
+DBT_FINISHED = re.compile(r"Finished running (.*?) in [0-9 a-z]*?([0-9.]+) seconds")
+DBT_COUNT = re.compile(r"(\d+) (data tests|[a-z]+ models)")
+DBT_DONE = re.compile(r"Done\. PASS=(\d+) WARN=(\d+) ERROR=(\d+)")
 
 
 def sandbox_env(sandbox: Sandbox) -> dict[str, str]:
@@ -52,7 +62,7 @@ def sandbox_env(sandbox: Sandbox) -> dict[str, str]:
 def table_counts(path: Path) -> dict[str, int]:
     if not path.exists():
         return {}
-    con = connect(path, read_only=True)
+    con = duckdb.connect(str(path), read_only=True)
     try:
         tables = [row[0] for row in con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = ? "
@@ -66,11 +76,24 @@ def table_counts(path: Path) -> dict[str, int]:
         con.close()
 
 
-def meltano_run(sandbox: Sandbox, *, full_refresh: bool) -> tuple[int, Counter[str], float]:
-    """`meltano run tap-replies target-duckdb` → (exit code, rows loaded per table, seconds)."""
+@dataclass
+class JobRun:
+    """What `meltano run replies-duckdb` did, read from its log."""
+
+    code: int
+    seconds: float
+    loaded: Counter[str]  # rows target-duckdb wrote, per table
+    models: int  # dbt models built
+    tests: int  # dbt data tests run
+    passed: int  # models built and tests passed
+    dbt_seconds: float
+
+
+def meltano_run(sandbox: Sandbox, *, full_refresh: bool) -> JobRun:
+    """`meltano run replies-duckdb`: load, then dbt build the models and run their tests."""
     env = {**os.environ, **sandbox_env(sandbox), "TARGET_DUCKDB_FILEPATH": str(DATABASE),
-           "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    command = [str(MELTANO), "run", "tap-replies", "target-duckdb"]
+           "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    command = [str(MELTANO), "run", JOB]
     if full_refresh:
         command.insert(2, "--full-refresh")
     started = time.monotonic()
@@ -78,10 +101,18 @@ def meltano_run(sandbox: Sandbox, *, full_refresh: bool) -> tuple[int, Counter[s
         proc = subprocess.run(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                               check=False)
     seconds = time.monotonic() - started
+    text = RUN_LOG.read_text(encoding="utf-8", errors="replace")
     loaded: Counter[str] = Counter()
-    for match in LOADING.finditer(RUN_LOG.read_text(encoding="utf-8", errors="replace")):
+    for match in LOADING.finditer(text):
         loaded[match.group(2)] += int(match.group(1))
-    return proc.returncode, loaded, seconds
+    finished = DBT_FINISHED.search(text)
+    counts = Counter[str]()
+    for number, kind in DBT_COUNT.findall(finished.group(1) if finished else ""):
+        counts["tests" if kind == "data tests" else "models"] += int(number)
+    done = DBT_DONE.search(text)
+    return JobRun(proc.returncode, seconds, loaded, counts["models"], counts["tests"],
+                  int(done.group(1)) if done else 0,
+                  float(finished.group(2)) if finished else 0.0)
 
 
 def incremental_streams(sandbox: Sandbox) -> set[str]:
@@ -113,16 +144,17 @@ def main() -> int:
             print(f"▶ run {run_no}: the sandbox adds fresh activity ({news} new or changed "
                   "records); Meltano resumes from its bookmarks")
         before = table_counts(DATABASE)
-        print(f"▶ meltano run tap-replies target-duckdb  (log: {RUN_LOG.relative_to(ROOT)})",
-              flush=True)
-        code, loaded, seconds = meltano_run(sandbox, full_refresh=first)
+        print(f"▶ meltano run {JOB}: tap-replies → target-duckdb → dbt build  "
+              f"(log: {RUN_LOG.relative_to(ROOT)})", flush=True)
+        run = meltano_run(sandbox, full_refresh=first)
         requests = requests_by_provider(sandbox)
         incremental = incremental_streams(sandbox)
-    if code != 0:
+    if run.code != 0:
         print(RUN_LOG.read_text(encoding="utf-8", errors="replace")[-4000:], file=sys.stderr)
-        print(f"meltano run failed (exit {code}); full log in {RUN_LOG.relative_to(ROOT)}",
+        print(f"meltano run failed (exit {run.code}); full log in {RUN_LOG.relative_to(ROOT)}",
               file=sys.stderr)
-        return code
+        return run.code
+    loaded, seconds = run.loaded, run.seconds
     after = table_counts(DATABASE)
 
     print(f"  done in {seconds:.1f}s: {sum(requests.values())} API requests "
@@ -130,10 +162,10 @@ def main() -> int:
     rows = [[table, loaded.get(table, 0), after[table] - before.get(table, 0), after[table]]
             for table in sorted(after)]
     print(_rows_table(rows))
-
-    build = build_model(DATABASE)
-    print(f"▶ unified model: analytics.replies {build.rows['replies']} rows "
-          f"(+ campaign_reply_rates, followups_due_by_sdr)\n")
+    tests_passed = run.passed - run.models
+    print(f"▶ dbt build (transform/): {run.models} models built, {tests_passed} of {run.tests} "
+          f"tests passed in {run.dbt_seconds:.1f}s → analytics.replies, campaign_reply_rates, "
+          "followups_due_by_sdr\n")
     print(summary(DATABASE))
 
     record = {"run": run_no, "requests": dict(requests), "loaded": dict(loaded),

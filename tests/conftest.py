@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import typing as t
+from pathlib import Path
 
 import pytest
 
 from tap_replies.sandbox import Sandbox
+from tests.elt_scenario import Scenario, duckdb_scenario, require_plugins
 from tests.postgres_cluster import PostgresServer, postgres_server
 
 
@@ -24,3 +26,18 @@ def postgres() -> t.Iterator[PostgresServer]:
     Each test module that loads into it takes a database of its own: `postgres.create_database(…)`.
     """
     yield from postgres_server()
+
+
+@pytest.fixture(scope="session")
+def meltano_project() -> Path:
+    """The repository's Meltano project, every plugin the tests run installed (`make` does it)."""
+    return require_plugins()
+
+
+@pytest.fixture(scope="session")
+def duckdb_elt(meltano_project: Path, tmp_path_factory: pytest.TempPathFactory
+               ) -> t.Iterator[Scenario]:
+    """`meltano run replies-duckdb` twice against one sandbox, activity in between (~40 s, once
+    per session): tests/test_elt.py checks it against the ground truth, test_warehouses.py
+    compares the other warehouses' marts with its marts."""
+    yield from duckdb_scenario(tmp_path_factory.mktemp("elt"))

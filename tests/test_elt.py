@@ -1,10 +1,12 @@
-"""End to end: `meltano run tap-replies target-duckdb` against the sandbox, twice, with the
-unified model built after each load (load → transform → load → transform).
+"""End to end: `meltano run replies-duckdb` (tap-replies → target-duckdb → dbt build) against the
+sandbox, twice, new activity in between (load → model → load → model).
 
-One scenario runs once per module (two real Meltano runs take ~15 s) and the tests below each
-check one thing about it. The loader is the project's real one — target-duckdb 0.8.0 in its own
-venv, pinned to duckdb 1.0.0 by meltano.yml — and a small batch size makes every stream load in
-many batches, so a loader that drops each batch's first row cannot pass.
+One scenario runs once per session (tests/elt_scenario.py, the `duckdb_elt` fixture: two real
+Meltano jobs take ~40 s) and the tests below each check one thing about it. The loader is the
+project's real one — target-duckdb 0.8.0 in its own venv, pinned to duckdb 1.0.0 by meltano.yml —
+and a small batch size makes every stream load in many batches, so a loader that drops each
+batch's first row cannot pass. The marts are checked against what tests/expected_marts.py
+computes from the sandbox's ground truth, independently of dbt.
 
 Select with `pytest -m elt`; they are part of the default suite (`make test` installs Meltano and
 the plugins first).
@@ -18,164 +20,36 @@ import os
 import re
 import sqlite3
 import subprocess
-import sys
 import typing as t
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import pytest
 
-from tap_replies.sandbox import Sandbox
-from tap_replies.sandbox.core import LoggedRequest
-from tap_replies.sql import CLASSIFICATIONS, LOADED_SCHEMA, MODEL_SCHEMA, build_model
+from tests.elt_scenario import LOADED_SCHEMA, LOADING, MELTANO, Scenario, read_duckdb
+from tests.expected_marts import CLASSIFICATIONS, MARTS, expected_marts
+from tests.expected_marts import differences as mart_differences
 
 pytestmark = pytest.mark.elt
 
-ROOT = Path(__file__).resolve().parent.parent
-MELTANO = Path(sys.executable).parent / "meltano"
-PLUGIN_EXECUTABLES = (
-    ROOT / ".meltano/extractors/tap-replies/venv/bin/tap-replies",
-    ROOT / ".meltano/loaders/target-duckdb/venv/bin/target-duckdb",
-)
 STATE_ID = "dev:tap-replies-to-target-duckdb"
-# Small batches: each stream is loaded in several COPYs, each of which could lose its first row.
-BATCH_SIZE_ROWS = 40
-METRIC = re.compile(r"METRIC: (\{.*\})")
-LOADING = re.compile(r"Loading (\d+) rows into '.*?\"([a-z0-9_]+)\"'")
 REPLY_STREAMS = ("leadterra_replies", "smartlead_inbox_replies", "tuco_replies")
 # Fields an incremental run cannot refresh: Smartlead's inbox is read by reply time, and a reply
 # re-categorised later keeps its reply time. The lead's row (read by event time) carries the new
-# category, and the unified model takes it from there
-# (test_model_uses_the_current_smartlead_category).
+# category, and the replies mart takes it from there
+# (test_the_replies_mart_uses_the_current_smartlead_category).
 STALE_AFTER_INCREMENTAL = {"smartlead_inbox_replies": {"category"}}
-
-
-@pytest.fixture(scope="module")
-def meltano_project() -> Path:
-    """The repository's Meltano project with its plugins installed (once per project dir)."""
-    if not MELTANO.exists():
-        message = f"{MELTANO} not found: run `make test` (installs meltano and its plugins)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    if not all(path.exists() for path in PLUGIN_EXECUTABLES):
-        proc = subprocess.run(
-            [str(MELTANO), "install", "tap-replies", "target-duckdb"],
-            cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
-            env={**os.environ, "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false"},
-        )
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return ROOT
-
-
-@dataclass
-class Run:
-    returncode: int
-    log: str
-    requests: list[LoggedRequest]
-    emitted: Counter[str] = field(default_factory=Counter)  # RECORD messages, per stream
-    loaded: Counter[str] = field(default_factory=Counter)  # rows the loader wrote, per stream
-
-    def __post_init__(self) -> None:
-        for match in METRIC.finditer(self.log):
-            metric = json.loads(match.group(1))
-            if metric.get("metric") == "record_count":
-                self.emitted[metric["tags"]["stream"]] += int(metric["value"])
-        for match in LOADING.finditer(self.log):
-            self.loaded[match.group(2)] += int(match.group(1))
-
-
-@dataclass
-class Scenario:
-    """Everything the two runs left behind, for the tests to inspect."""
-
-    sandbox: Sandbox
-    database: Path
-    system_db: Path
-    first: Run
-    truth_after_first: dict[str, list[dict[str, t.Any]]]
-    first_differences: list[str]
-    first_counts: dict[str, int]
-    first_build_rows: dict[str, int]
-    added: dict[str, dict[str, int]]
-    second: Run
-    truth_after_second: dict[str, list[dict[str, t.Any]]]
-    second_build_rows: dict[str, int]
-
-
-def meltano_run(project: Path, sandbox: Sandbox, tmp: Path) -> Run:
-    """`meltano run tap-replies target-duckdb`, each provider pointed at the sandbox by env vars."""
-    env = {
-        **os.environ,
-        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
-        # State and the loaded file are this test's own, not the developer's.
-        "MELTANO_DATABASE_URI": f"sqlite:///{tmp / 'meltano.db'}",
-        "TARGET_DUCKDB_FILEPATH": str(tmp / "replies.duckdb"),
-        "TARGET_DUCKDB_BATCH_SIZE_ROWS": str(BATCH_SIZE_ROWS),
-    }
-    for provider, block in sandbox.tap_config().items():
-        prefix = f"TAP_REPLIES_{provider.upper()}_"
-        env[prefix + "API_URL"] = block["api_url"]
-        env[prefix + "API_KEY"] = block["api_key"]
-        # No client-side pacing: the sandbox sets no limit here, and the run should be quick.
-        env[prefix + "REQUESTS_PER_MINUTE"] = "100000"
-    sandbox.clear_log()
-    proc = subprocess.run(
-        [str(MELTANO), "run", "tap-replies", "target-duckdb"],
-        cwd=project, env=env, capture_output=True, text=True, timeout=300, check=False,
-    )
-    return Run(proc.returncode, proc.stdout + proc.stderr, list(sandbox.request_log))
-
-
-@pytest.fixture(scope="module")
-def scenario(
-    meltano_project: Path, tmp_path_factory: pytest.TempPathFactory
-) -> t.Iterator[Scenario]:
-    tmp = tmp_path_factory.mktemp("elt")
-    with Sandbox(seed=11, scale=1) as sandbox:
-        first = meltano_run(meltano_project, sandbox, tmp)
-        assert first.returncode == 0, first.log[-4000:]
-        truth_after_first = sandbox.ground_truth()
-        keys = sandbox.primary_keys()
-        first_differences = [
-            problem for stream, truth in truth_after_first.items()
-            for problem in differences(tmp / "replies.duckdb", stream, truth, keys[stream])
-        ]
-        first_counts = {stream: len(loaded_rows(tmp / "replies.duckdb", stream))
-                        for stream in truth_after_first}
-        first_build = build_model(tmp / "replies.duckdb")
-
-        added = sandbox.add_activity()
-        second = meltano_run(meltano_project, sandbox, tmp)
-        assert second.returncode == 0, second.log[-4000:]
-        truth_after_second = sandbox.ground_truth()
-        second_build = build_model(tmp / "replies.duckdb")
-        yield Scenario(sandbox, tmp / "replies.duckdb", tmp / "meltano.db", first,
-                       truth_after_first, first_differences, first_counts, first_build.rows,
-                       added, second, truth_after_second, second_build.rows)
 
 
 # -- reading the warehouse back ------------------------------------------------------------------
 
 
 def loaded_rows(database: Path, stream: str) -> list[dict[str, t.Any]]:
-    con = duckdb.connect(str(database), read_only=True)
-    try:
-        cursor = con.execute(f'SELECT * FROM "{LOADED_SCHEMA}"."{stream}"')
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    finally:
-        con.close()
+    return read_duckdb(database, f'SELECT * FROM "{LOADED_SCHEMA}"."{stream}"')
 
 
 def query(database: Path, sql: str) -> list[tuple[t.Any, ...]]:
-    con = duckdb.connect(str(database), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
+    return [tuple(row.values()) for row in read_duckdb(database, sql)]
 
 
 def parse(value: str) -> dt.datetime:
@@ -205,12 +79,12 @@ def normalise(value: t.Any) -> t.Any:
 
 
 def differences(
-    database: Path, stream: str, truth: list[dict[str, t.Any]], primary_key: t.Sequence[str],
-    ignore: t.Collection[str] = (),
+    loaded: list[dict[str, t.Any]], stream: str, truth: list[dict[str, t.Any]],
+    primary_key: t.Sequence[str], ignore: t.Collection[str] = (),
 ) -> list[str]:
     """How the loaded table differs from the ground truth, matched by primary key."""
     key_columns = [k.lower() for k in primary_key]
-    rows = {tuple(str(r[k]) for k in key_columns): r for r in loaded_rows(database, stream)}
+    rows = {tuple(str(r[k]) for k in key_columns): r for r in loaded}
     expected = {tuple(str(r[k]) for k in primary_key): r for r in truth}
     problems = [f"{stream}: missing {key}" for key in sorted(expected.keys() - rows.keys())]
     problems += [f"{stream}: unexpected {key}" for key in sorted(rows.keys() - expected.keys())]
@@ -228,19 +102,28 @@ def differences(
 # -- the tests -----------------------------------------------------------------------------------
 
 
+@pytest.fixture
+def scenario(duckdb_elt: Scenario) -> Scenario:
+    return duckdb_elt
+
+
 def test_first_run_loads_exactly_the_sandbox_ground_truth(scenario: Scenario):
     """Every table, every row, every field, matched to the sandbox by primary key."""
     assert set(scenario.truth_after_first) == set(scenario.sandbox.primary_keys())
     assert all(scenario.truth_after_first.values()), "the sandbox should seed every stream"
-    problems = scenario.first_differences
+    keys = scenario.sandbox.primary_keys()
+    problems = [problem for stream, truth in scenario.truth_after_first.items()
+                for problem in differences(scenario.loaded_after_first[stream], stream, truth,
+                                           keys[stream])]
     assert not problems, f"{len(problems)} differences:\n" + "\n".join(problems[:20])
 
 
 def test_first_run_row_count_equals_the_records_the_tap_emitted(scenario: Scenario):
     assert scenario.first.emitted, "no record_count metrics in the tap's log"
     for stream, truth in scenario.truth_after_first.items():
-        assert scenario.first_counts[stream] == scenario.first.emitted[stream] == len(truth), (
-            stream, scenario.first_counts[stream], scenario.first.emitted[stream], len(truth))
+        loaded = len(scenario.loaded_after_first[stream])
+        assert loaded == scenario.first.emitted[stream] == len(truth), (
+            stream, loaded, scenario.first.emitted[stream], len(truth))
 
 
 def test_the_loader_was_handed_every_record_in_several_batches(scenario: Scenario):
@@ -258,7 +141,8 @@ def test_after_the_second_run_every_table_equals_the_ground_truth(scenario: Scen
     keys = scenario.sandbox.primary_keys()
     problems: list[str] = []
     for stream, truth in scenario.truth_after_second.items():
-        problems += differences(scenario.database, stream, truth, keys[stream],
+        problems += differences(loaded_rows(scenario.database, stream), stream, truth,
+                                keys[stream],
                                 ignore=STALE_AFTER_INCREMENTAL.get(stream, ()))
     assert not problems, f"{len(problems)} differences:\n" + "\n".join(problems[:20])
 
@@ -339,47 +223,66 @@ def test_state_lives_in_the_meltano_system_database(scenario: Scenario):
         assert block["api_key"] not in text
 
 
-def test_model_rebuilt_between_loads_leaves_the_file_loadable(scenario: Scenario):
-    """load → transform → load → transform: both builds and both runs succeeded."""
-    assert scenario.first_build_rows["replies"] == sum(
-        len(scenario.truth_after_first[s]) for s in REPLY_STREAMS)
-    assert scenario.second_build_rows["replies"] == sum(
-        len(scenario.truth_after_second[s]) for s in REPLY_STREAMS)
-    assert "Loading" in scenario.second.log  # the loader opened the file the model had written
+def test_each_job_builds_the_marts_and_passes_every_dbt_test(scenario: Scenario):
+    """load → dbt build → load → dbt build: the second load opened the file dbt had written."""
+    for run in (scenario.first, scenario.second):
+        assert run.dbt_failed == 0
+        assert run.dbt_passed >= 40, run.log[-3000:]  # 11 models and 40 tests at least
+    assert "Loading" in scenario.second.log
 
 
-def test_unified_model_has_one_row_per_reply_in_one_vocabulary(scenario: Scenario):
-    database = scenario.database
-    per_provider = dict(query(database, f"SELECT provider, count(*) FROM {MODEL_SCHEMA}.replies "
-                                        "GROUP BY provider"))
+def test_every_mart_equals_what_the_ground_truth_gives_after_the_first_run(scenario: Scenario):
+    want = expected_marts(scenario.truth_after_first, now=dt.datetime.now(dt.timezone.utc))
+    problems = [problem for mart in MARTS for problem in
+                mart_differences(mart, scenario.marts_after_first[mart], want[mart])]
+    assert not problems, f"{len(problems)} differences:\n" + "\n".join(problems[:20])
+
+
+def test_the_second_run_updates_every_mart_to_the_new_ground_truth(scenario: Scenario):
+    want = expected_marts(scenario.truth_after_second, now=dt.datetime.now(dt.timezone.utc))
+    problems = [problem for mart in MARTS for problem in
+                mart_differences(mart, scenario.marts_after_second[mart], want[mart])]
+    assert not problems, f"{len(problems)} differences:\n" + "\n".join(problems[:20])
+    assert len(scenario.marts_after_second["replies"]) > len(scenario.marts_after_first["replies"])
+
+
+def test_the_replies_mart_has_one_row_per_reply_in_one_vocabulary(scenario: Scenario):
+    replies = scenario.marts_after_second["replies"]
+    per_provider = Counter(row["provider"] for row in replies)
     assert per_provider == {
         stream.split("_")[0]: len(scenario.truth_after_second[stream]) for stream in REPLY_STREAMS
     }
-    assert query(database, f"SELECT provider, reply_id FROM {MODEL_SCHEMA}.replies "
-                           "GROUP BY ALL HAVING count(*) > 1") == []
-    labels = {row[0] for row in query(database, f"SELECT DISTINCT classification FROM "
-                                                f"{MODEL_SCHEMA}.replies")}
-    assert labels <= set(CLASSIFICATIONS)
-    nulls = query(database, f"SELECT count(*) FROM {MODEL_SCHEMA}.replies WHERE reply_id IS NULL "
-                            "OR received_at IS NULL OR provider IS NULL")
-    assert nulls == [(0,)]
+    assert len({(r["provider"], r["reply_id"]) for r in replies}) == len(replies)
+    assert {r["classification"] for r in replies} <= set(CLASSIFICATIONS)
+    assert all(r["reply_id"] and r["received_at"] and r["workspace"] == "default"
+               for r in replies)
+
+
+def test_tuco_opt_out_words_are_classified_as_unsubscribe(scenario: Scenario):
+    """The sandbox's Tuco leads answer "Stop" and "STOP" among other texts."""
+    tuco = [r for r in scenario.marts_after_second["replies"] if r["provider"] == "tuco"]
+    opted_out = {r["reply_id"] for r in tuco if r["snippet"].strip().upper() == "STOP"}
+    assert opted_out, "the sandbox should hold Tuco opt-outs"
+    assert {r["reply_id"] for r in tuco if r["classification"] == "unsubscribe"} == opted_out
 
 
 def test_classifications_are_normalised_per_provider(scenario: Scenario):
     database = scenario.database
-    rows = query(database, f"SELECT provider, source_classification, classification FROM "
-                           f"{MODEL_SCHEMA}.replies GROUP BY ALL")
+    rows = {(r["provider"], r["source_classification"], r["classification"])
+            for r in scenario.marts_after_second["replies"]}
     mapping: dict[tuple[str, str | None], set[str]] = {}
     for provider, source, classification in rows:
         mapping.setdefault((provider, source), set()).add(classification)
     for (provider, source), targets in mapping.items():
+        if provider == "tuco" and source is None:
+            # No label from Tuco: the message decides (test_tuco_opt_out_words_are_…).
+            assert targets <= {"unsubscribe", "unknown"}
+            continue
         assert len(targets) == 1, (provider, source, targets)
         target = next(iter(targets))
-        if provider == "leadterra":
+        if provider in ("leadterra", "tuco"):
             expected = source if source in CLASSIFICATIONS else "unknown"
             assert target == expected, source
-        if provider == "tuco" and source is None:
-            assert target == "unknown"
     smartlead = {source: next(iter(t_)) for (p, source), t_ in mapping.items() if p == "smartlead"}
     known = {"Interested": "interested", "Meeting Request": "interested",
              "Not Interested": "not_interested", "Do Not Contact": "unsubscribe",
@@ -411,30 +314,11 @@ def test_meltano_environment_variables_reach_the_tap_as_nested_settings(meltano_
     assert config["start_date"].startswith("2025-03-01")
 
 
-def test_model_uses_the_current_smartlead_category(scenario: Scenario):
+def test_the_replies_mart_uses_the_current_smartlead_category(scenario: Scenario):
     """Replies re-categorised after they were loaded are classified by their new category."""
     truth = {m["id"]: (m["category"] or {}).get("name")
              for m in scenario.truth_after_second["smartlead_inbox_replies"]}
-    model = dict(query(scenario.database, f"SELECT reply_id, source_classification FROM "
-                                          f"{MODEL_SCHEMA}.replies WHERE provider = 'smartlead'"))
+    model = {r["reply_id"]: r["source_classification"]
+             for r in scenario.marts_after_second["replies"] if r["provider"] == "smartlead"}
     wrong = {k: (model.get(k), v) for k, v in truth.items() if model.get(k) != v}
     assert not wrong, wrong
-
-
-def test_a_tuco_reply_read_per_campaign_keeps_its_campaign_in_the_model(tmp_path):
-    """Built on a hand-made load (no Meltano run): the column exists only with tuco.campaign_ids."""
-    path = tmp_path / "replies.duckdb"
-    con = duckdb.connect(str(path))
-    con.execute(f'CREATE SCHEMA "{LOADED_SCHEMA}"')
-    con.execute(f'CREATE TABLE "{LOADED_SCHEMA}".tuco_replies (leadid VARCHAR, '
-                "recipientemail VARCHAR, respondedatutc TIMESTAMP, message VARCHAR, "
-                "campaign_id VARCHAR)")
-    con.execute(f'INSERT INTO "{LOADED_SCHEMA}".tuco_replies VALUES '
-                "('lead1', 'a@example.com', TIMESTAMP '2026-01-02 03:04:05', 'Yes', 'camp9')")
-    con.close()
-    build_model(path)
-    con = duckdb.connect(str(path), read_only=True)
-    rows = con.execute(f"SELECT provider, reply_id, campaign_id FROM {MODEL_SCHEMA}.replies"
-                       ).fetchall()
-    con.close()
-    assert rows == [("tuco", "lead1", "camp9")]

@@ -1,12 +1,20 @@
-"""A terminal summary of the model: replies per provider and classification, the campaigns with
-the best positive reply rate, and follow-ups due per SDR."""
+"""A terminal summary of the dbt marts (schema analytics): replies per provider and
+classification, the campaigns with the best positive reply rate, and follow-ups due per SDR.
+
+    .venv/bin/python scripts/summary.py [output/replies.duckdb]
+"""
 
 from __future__ import annotations
 
+import sys
 import typing as t
 from pathlib import Path
 
-from tap_replies.sql import CLASSIFICATIONS, MODEL_SCHEMA, connect
+import duckdb
+
+MODEL_SCHEMA = "analytics"
+CLASSIFICATIONS = ("interested", "not_interested", "out_of_office", "bounce", "unsubscribe",
+                   "unknown")
 
 SHORT = {"interested": "interested", "not_interested": "not int.", "out_of_office": "ooo",
          "bounce": "bounce", "unsubscribe": "unsub.", "unknown": "unknown"}
@@ -44,8 +52,9 @@ def _truncate(value: t.Any, width: int) -> str:
 
 
 def summary(path: str | Path, *, top: int = 5, min_replies: int = 5) -> str:
-    """The demo's summary, read from the model tables in `path` (opened read-only)."""
-    con = connect(path, read_only=True)
+    """The demo's summary, read from the marts in `path` (opened read-only: DuckDB allows one
+    writer, and the next `meltano run` must be able to open the file)."""
+    con = duckdb.connect(str(path), read_only=True)
     try:
         counts = con.execute(
             f"SELECT provider, classification, count(*) FROM {MODEL_SCHEMA}.replies "
@@ -88,3 +97,7 @@ def summary(path: str | Path, *, top: int = 5, min_replies: int = 5) -> str:
         if followups else "  (none due)",
     ]
     return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    print(summary(sys.argv[1] if len(sys.argv) > 1 else "output/replies.duckdb"))
