@@ -141,9 +141,12 @@ def metric_records(stderr: str) -> int:
 class SandboxProcess:
     """`python -m tap_replies.sandbox` as a child, so its CPU is never counted as the tap's."""
 
-    def __init__(self, seed: int, scale: int, rates: dict[str, float] | None = None) -> None:
+    def __init__(self, seed: int, scale: int, rates: dict[str, float] | None = None,
+                 only: str | None = None, leadterra_shape: str | None = None) -> None:
         cmd = [PY, "-m", "tap_replies.sandbox", "--port", "0", "--seed", str(seed),
                "--scale", str(scale)]
+        cmd += ["--only", only] if only else []
+        cmd += ["--leadterra-shape", leadterra_shape] if leadterra_shape else []
         for provider, rpm in (rates or {}).items():
             cmd += ["--rate", f"{provider}={rpm:g}"]
         started = time.perf_counter()
@@ -662,8 +665,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate-seconds", type=float, help="length of the rate-limited sync (30)")
     parser.add_argument("--rpm", type=float,
                         help="rate limit, default the provider's documented one")
-    parser.add_argument("--sections", default="requests,cpu,rss,rate,pipeline,experiments,profile",
-                        help="comma list of: requests,cpu,rss,rate,pipeline,experiments,profile")
+    parser.add_argument("--sections",
+                        default="requests,cpu,rss,list-rss,rate,pipeline,experiments,profile",
+                        help="comma list of: requests,cpu,rss,list-rss,rate,pipeline,"
+                             "experiments,profile")
     parser.add_argument("--requests-scale", type=int, default=2,
                         help="sandbox scale of the all-providers request count (2)")
     parser.add_argument("--target", help="the target-duckdb executable (default: Meltano's)")
@@ -806,6 +811,13 @@ def main(argv: list[str] | None = None) -> int:
                 summary.update(tap_marginal10k=marginal, tap_fixed=fixed)
                 say(f"from the two sizes: {marginal:.3f} CPU-s per 10k records plus "
                     f"{fixed:.2f} CPU-s fixed per run (start-up, imports)")
+            say()
+
+        if "list-rss" in sections:
+            import list_memory  # benchmarks/list_memory.py: Leadterra's unpaged list, 1x-10x
+
+            for line in list_memory.section(args.seed, runs):
+                say(line)
             say()
 
         if "rate" in sections:

@@ -20,7 +20,7 @@ from singer_sdk.helpers._classproperty import classproperty
 
 from tap_replies.http.pacing import Clock, SystemClock, TokenBucket
 from tap_replies.http.redact import REDACTOR, install_log_redaction
-from tap_replies.http.retry import RetryPolicy
+from tap_replies.http.retry import DEFAULT_MAX_WAIT_SECONDS, RetryPolicy
 from tap_replies.providers import leadterra, smartlead, tuco
 from tap_replies.providers.base import ProviderError, ProviderRuntime, ProviderStream
 
@@ -108,6 +108,10 @@ class TapReplies(Tap):
                                 "rate window."),
         th.Property("request_timeout", th.IntegerType, default=60,
                     description="Seconds to wait for one response."),
+        th.Property("max_wait_seconds", th.IntegerType, default=DEFAULT_MAX_WAIT_SECONDS,
+                    description="Longest wait a server may ask for (Retry-After) that is waited "
+                                "out; a longer one checkpoints and stops the sync with the time "
+                                "it may resume."),
     ).to_dict()
 
     # msgspec serialises records several times faster than the standard library's json.
@@ -193,7 +197,8 @@ class TapReplies(Tap):
             if rpm is not None and (not isinstance(rpm, int | float) or rpm <= 0):
                 errors.append(f"{label}: {provider}.requests_per_minute must be a positive number")
             errors.extend(_campaign_id_errors(provider, settings.get("campaign_ids")))
-        for name, minimum in (("max_retries", 0), ("request_timeout", 1)):
+        for name, minimum in (("max_retries", 0), ("request_timeout", 1),
+                              ("max_wait_seconds", 0)):
             value = self.config.get(name)
             if value is not None and (
                 isinstance(value, bool) or not isinstance(value, int) or value < minimum
@@ -223,7 +228,10 @@ class TapReplies(Tap):
                 label=PROVIDERS[provider].label,
                 settings=settings,
                 bucket=TokenBucket(settings.get("requests_per_minute"), clock=self.clock),
-                retry_policy=RetryPolicy(max_retries=int(self.config.get("max_retries", 8))),
+                retry_policy=RetryPolicy(
+                    max_retries=int(self.config.get("max_retries", 8)),
+                    max_wait_seconds=self.config.get("max_wait_seconds",
+                                                     DEFAULT_MAX_WAIT_SECONDS)),
                 clock=self.clock,
             )
         return self._runtimes[provider]

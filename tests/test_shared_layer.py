@@ -18,7 +18,6 @@ from singer_sdk import typing as th
 from tap_replies.http.pacing import TokenBucket
 from tap_replies.http.redact import MASK, RedactingFilter, Redactor
 from tap_replies.http.retry import (
-    MAX_SERVER_WAIT_SECONDS,
     RetryableResponseError,
     RetryPolicy,
     server_requested_wait,
@@ -144,9 +143,10 @@ def test_x_ratelimit_reset_as_delta_or_epoch_is_honoured(reset, expected):
     assert wait == pytest.approx(expected)
 
 
-def test_a_huge_retry_after_is_capped_and_garbage_is_ignored():
-    assert server_requested_wait(response(429, headers={"Retry-After": "86400"})) == (
-        MAX_SERVER_WAIT_SECONDS)
+def test_a_huge_retry_after_is_read_in_full_and_garbage_is_ignored():
+    # Not cut down to something waitable: past max_wait_seconds the sync stops instead
+    # (tests/test_long_waits.py).
+    assert server_requested_wait(response(429, headers={"Retry-After": "86400"})) == 86400.0
     assert server_requested_wait(response(429, headers={"Retry-After": "soon"})) is None
     assert server_requested_wait(response(503)) is None
 
@@ -335,7 +335,8 @@ def test_resume_note_claims_only_what_was_emitted():
     window.page_done()
     note = window.resume_note()
     # Full precision: rounding the oldest edge down to the second would claim unread records.
-    assert note == {"emitted": [["2025-05-02T00:00:00.25Z", "2025-06-01T00:00:00Z"]],
+    # The window's own last second is not claimed (tests/test_lossless_resume.py).
+    assert note == {"emitted": [["2025-05-02T00:00:00.25Z", "2025-05-31T23:59:59.999999Z"]],
                     "edges": [["2025-05-02T00:00:00.25Z", [["b"]]]],
                     "max_emitted": "2025-05-03T00:00:00Z"}
     resumed = _Window(None, ts("2025-06-02T00:00:00Z"), note)

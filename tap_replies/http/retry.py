@@ -1,11 +1,14 @@
 """Which failures are retried and how long to wait: the server's word first, then capped backoff.
 
 The wait generator speaks the `backoff` library's protocol (primed with `send(None)`, then sent each
-exception), so it plugs into `RESTStream.backoff_wait_generator` unchanged.
+exception), so it plugs into `RESTStream.backoff_wait_generator` unchanged. A server asking for a
+longer wait than `max_wait_seconds` is not waited for: the generator raises `ServerWaitTooLong`,
+and the stream checkpoints and stops (a scheduled run should not hang for an hour).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import email.utils
 import random
 import time
@@ -31,8 +34,21 @@ RETRYABLE_EXCEPTIONS: tuple[type[BaseException], ...] = (
     requests.exceptions.ChunkedEncodingError,
     requests.exceptions.ContentDecodingError,
 )
-# A server asking for more than this is treated as this: a nightly run should not hang for hours.
-MAX_SERVER_WAIT_SECONDS = 900.0
+DEFAULT_MAX_WAIT_SECONDS = 300
+# Only to keep a resume time printable: a server asking for more than this asks for never.
+_LONGEST_NAMED_WAIT = 10 * 365 * 86400.0
+
+
+class ServerWaitTooLong(Exception):
+    """The server asked for a wait longer than the run may take for one (`max_wait_seconds`)."""
+
+    def __init__(self, seconds: float, limit: float, asked_by: str, now: float) -> None:
+        super().__init__(f"asked to wait {seconds:.0f}s, more than {limit:g}s")
+        self.seconds = seconds
+        self.limit = limit
+        self.asked_by = asked_by
+        self.resume_at = dt.datetime.fromtimestamp(now + min(seconds, _LONGEST_NAMED_WAIT),
+                                                   dt.timezone.utc)
 
 
 class RetryableResponseError(RetriableAPIError):
@@ -55,14 +71,14 @@ def server_requested_wait(
     if retry_after:
         value = retry_after.strip()
         try:
-            return min(MAX_SERVER_WAIT_SECONDS, max(0.0, float(value)))
+            return max(0.0, float(value))
         except ValueError:
             try:
                 when = email.utils.parsedate_to_datetime(value)
             except (TypeError, ValueError):
                 when = None
             if when is not None:
-                return min(MAX_SERVER_WAIT_SECONDS, max(0.0, when.timestamp() - now))
+                return max(0.0, when.timestamp() - now)
     reset = response.headers.get("x-ratelimit-reset") or response.headers.get("X-RateLimit-Reset")
     if reset and response.status_code == 429:
         try:
@@ -71,7 +87,7 @@ def server_requested_wait(
             return None
         if seconds > 1_000_000_000:  # an epoch timestamp, not a delta
             seconds -= now
-        return min(MAX_SERVER_WAIT_SECONDS, max(0.0, seconds))
+        return max(0.0, seconds)
     return None
 
 
@@ -82,6 +98,7 @@ class RetryPolicy:
     max_retries: int = 8
     base_seconds: float = 1.0
     cap_seconds: float = 60.0
+    max_wait_seconds: float = DEFAULT_MAX_WAIT_SECONDS
     rng: random.Random = field(default_factory=random.Random)
 
     def backoff_seconds(self, attempt: int) -> float:
@@ -91,7 +108,12 @@ class RetryPolicy:
 
     def wait_for(self, exc: BaseException | None, attempt: int) -> float:
         response = getattr(exc, "response", None)
-        asked = server_requested_wait(response)
+        now = time.time()
+        asked = server_requested_wait(response, now=now)
+        if asked is not None and asked > self.max_wait_seconds:
+            named = response is not None and bool(response.headers.get("Retry-After"))
+            raise ServerWaitTooLong(asked, self.max_wait_seconds,
+                                    "Retry-After" if named else "x-ratelimit-reset", now)
         if asked is not None:
             # A hair over what was asked, so we do not arrive a tick before the window opens.
             return asked + self.rng.uniform(0.0, min(1.0, 0.05 * asked + 0.05))

@@ -27,8 +27,17 @@ from tap_replies.http.retry import (
     RETRYABLE_EXCEPTIONS,
     RetryableResponseError,
     RetryPolicy,
+    ServerWaitTooLong,
     is_retryable_status,
     status_of,
+)
+from tap_replies.http.shapes import (
+    ListShape,
+    NotJson,
+    SpooledBody,
+    StreamedList,
+    UnexpectedShape,
+    decode,
 )
 from tap_replies.providers.record_shape import RecordShape
 
@@ -89,15 +98,20 @@ class PacedSession(requests.Session):
     included, and counts what it did for the stream that owns it and for the provider."""
 
     def __init__(
-        self, runtime: ProviderRuntime, sleep: t.Callable[[float], None] | None = None
+        self, runtime: ProviderRuntime, sleep: t.Callable[[float], None] | None = None,
+        *, stream_bodies: bool = False,
     ) -> None:
         super().__init__()
         self.runtime = runtime
         self.stats = ProviderStats()
         self.sleep = sleep
+        # Bodies read as they arrive (the stream spools them), not into memory by requests.
+        self.stream_bodies = stream_bodies
 
     @override
     def send(self, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:
+        if self.stream_bodies:
+            kwargs["stream"] = True
         waited = self.runtime.bucket.acquire(sleep=self.sleep)
         for stats in (self.stats, self.runtime.stats):
             stats.seconds_paced += waited
@@ -113,11 +127,14 @@ def parse_timestamp(value: t.Any) -> dt.datetime | None:
     """An ISO 8601 string as an aware UTC datetime; None when absent or unreadable."""
     if not isinstance(value, str) or not value:
         return None
-    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
     try:
-        parsed = dt.datetime.fromisoformat(text)
+        parsed = dt.datetime.fromisoformat(value)  # once per record: "Z" is read from 3.11 on
     except ValueError:
-        return None
+        text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+        try:
+            parsed = dt.datetime.fromisoformat(text)
+        except ValueError:
+            return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 
 
@@ -177,6 +194,26 @@ def request_path(exc: BaseException, default: str) -> str:
     return default
 
 
+def unexpected_shape_line(label: str, provider: str, method: str, path: str,
+                          error: UnexpectedShape | NotJson) -> str:
+    """The one line for a body the stream cannot read: what was expected and what came."""
+    what = (f"expected {error.expected}, got {error.came}" if isinstance(error, UnexpectedShape)
+            else f"the answer is {error}")
+    return (f"{label} {method} {path}: {what} — the stream stopped there and no bookmark moved; "
+            f"check {provider}.api_url points at the {label} API, and if it does, report this "
+            "answer (or try again later)")
+
+
+def wait_too_long_line(label: str, provider: str, method: str, path: str,
+                       too_long: ServerWaitTooLong) -> str:
+    """The one line for a server-requested wait past max_wait_seconds."""
+    resume_at = format_timestamp(too_long.resume_at)
+    return (f"{label} {method} {path}: the server asks to wait {too_long.seconds:.0f}s "
+            f"({too_long.asked_by}), more than max_wait_seconds ({too_long.limit:g}) — stopped "
+            f"after checkpointing what was emitted; {label} may be asked again after {resume_at}: "
+            "run the sync then, or raise max_wait_seconds")
+
+
 def _connection_detail(exc: BaseException) -> str:
     text = REDACTOR.redact(str(exc))
     for marker, meaning in (("refused", "connection refused"),
@@ -195,6 +232,10 @@ class ProviderStream(RESTStream[t.Any]):
 
     provider: t.ClassVar[str]
     provider_label: t.ClassVar[str]
+    # Where the endpoint puts its records, as documented: any other answer stops the stream.
+    response_shape: t.ClassVar[ListShape]
+    # An unpaged list of any length: spool the body and decode it one record at a time.
+    streams_body: t.ClassVar[bool] = False
 
     # Never log full URLs: Smartlead's key rides in the query string.
     _LOG_REQUEST_METRIC_URLS = False
@@ -242,7 +283,7 @@ class ProviderStream(RESTStream[t.Any]):
     def requests_session(self) -> requests.Session:
         # The SDK's constructor already made a plain session: replace it, once.
         if not isinstance(self._requests_session, PacedSession):
-            session = PacedSession(self.runtime, sleep=self.wait)
+            session = PacedSession(self.runtime, sleep=self.wait, stream_bodies=self.streams_body)
             session.headers.update(self.http_headers)
             self._requests_session = session
         return self._requests_session
@@ -295,7 +336,13 @@ class ProviderStream(RESTStream[t.Any]):
                 except RETRYABLE_EXCEPTIONS as exc:
                     if tries >= self.backoff_max_tries():
                         raise ProviderError(self._exhausted_message(exc, tries)) from None
-                    seconds = waits.send(exc)
+                    try:
+                        seconds = waits.send(exc)
+                    except ServerWaitTooLong as too_long:
+                        self._write_state_message()  # what was emitted, before stopping
+                        raise ProviderError(wait_too_long_line(
+                            self.provider_label, self.provider, self.http_method,
+                            request_path(exc, self.path), too_long)) from None
                     self.runtime.stats.retries += 1
                     self.session_stats.retries += 1
                     self.backoff_handler(
@@ -370,17 +417,31 @@ class ProviderStream(RESTStream[t.Any]):
     @override
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
+        if self.streams_body and status >= 300:
+            _ = response.content  # an error's body is short: read it, which frees the connection
         if is_retryable_status(status):
             raise RetryableResponseError(f"{status} from {self.path}", response)
         if status >= 400:
             raise ProviderError(self.response_error_message(response))
         try:
-            response._tap_payload = json.loads(response.content)  # type: ignore[attr-defined]
+            if self.streams_body:  # read to its end here, where a cut-short body is retried
+                payload = decode(self.response_shape, SpooledBody(response))
+            else:
+                payload = json.loads(response.content)
+        except UnexpectedShape as error:  # (a ValueError too: caught first)
+            raise ProviderError(self._unreadable(response, error)) from None
         except ValueError:
-            # A cut-short or non-JSON 200 is a transport fault: ask again.
+            # A cut-short or non-JSON 200 (NotJson, a JSONDecodeError) is a transport fault:
+            # ask again.
             raise RetryableResponseError(
                 f"{self.path} answered {status} with a body that is not JSON", response
             ) from None
+        response._tap_payload = payload  # type: ignore[attr-defined]
+
+    def _unreadable(self, response: requests.Response, error: UnexpectedShape | NotJson) -> str:
+        method = (response.request.method if response.request else None) or self.http_method
+        return unexpected_shape_line(self.provider_label, self.provider, method,
+                                     urlsplit(response.url or "").path or self.path, error)
 
     @override
     def response_error_message(self, response: requests.Response) -> str:
@@ -403,21 +464,29 @@ class ProviderStream(RESTStream[t.Any]):
 
     @staticmethod
     def response_payload(response: requests.Response) -> t.Any:
-        payload = getattr(response, "_tap_payload", None)
-        return json.loads(response.content) if payload is None else payload
+        """The decoded body as `validate_response` left it (a `StreamedList` if streamed)."""
+        if hasattr(response, "_tap_payload"):
+            return response._tap_payload
+        return json.loads(response.content)
+
+    @staticmethod
+    def page_meta(payload: t.Any) -> t.Mapping[str, t.Any]:
+        """A page's top-level values beside its records (totals, pagination); empty for arrays."""
+        if isinstance(payload, StreamedList):
+            return payload.meta
+        return payload if isinstance(payload, dict) else {}
 
     def extract_records(self, payload: t.Any) -> t.Iterable[dict[str, t.Any]]:
-        """The records of one page; the default accepts a bare array or `{"data": [...]}`."""
-        if isinstance(payload, dict):
-            payload = payload.get("data", [])
-        return payload if isinstance(payload, list) else []
+        """The records of one page, in one of `response_shape`'s forms (else `UnexpectedShape`)."""
+        if isinstance(payload, StreamedList):
+            return payload  # checked record by record as it is decoded
+        return self.response_shape.records_in(payload)
 
     def page_total(self, payload: t.Any) -> int | None:
         """The size of the whole list when a page states it (for progress); None if unknown."""
-        if not isinstance(payload, dict):
-            return None
-        pagination = payload.get("pagination")
-        for holder, key in ((payload, "total"), (payload, "total_count"),
+        meta = self.page_meta(payload)
+        pagination = meta.get("pagination")
+        for holder, key in ((meta, "total"), (meta, "total_count"),
                             (pagination, "total")):
             value = holder.get(key) if isinstance(holder, dict) else None
             if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
@@ -427,12 +496,15 @@ class ProviderStream(RESTStream[t.Any]):
     @override
     def parse_response(self, response: requests.Response) -> t.Iterable[dict[str, t.Any]]:
         payload = self.response_payload(response)
-        total = self.page_total(payload)
-        if total is not None:
-            self.expected_total = total
-        for record in self.extract_records(payload):
-            if isinstance(record, dict):
-                yield record
+        try:
+            records = self.extract_records(payload)
+            total = self.page_total(payload)
+            if total is not None:
+                self.expected_total = total
+            yield from records
+        except (UnexpectedShape, NotJson) as error:
+            # Before this page's checkpoint: no bookmark or resume note moves past it.
+            raise ProviderError(self._unreadable(response, error)) from None
         # The consumer has emitted every record of the page by the time we get here.
         self.pages_read += 1
         self.on_page_done()

@@ -2,11 +2,12 @@
 
 Bearer auth; the key rides in a header, so request URLs (path + `campaignId`/`page`) are safe to
 name in errors. `/v1/replies` appears in three shapes across Leadterra's pages (a bare array,
-`{"data": [...]}`, `{"replies": [...], "pagination": {...}}`) and all three are accepted. It has
-no date filter: the list is read newest first, to its end or (paginated) until a page ends below
-the bookmark, and NewestFirstStream keeps what is at or after the bookmark. Only read endpoints
-are called; the write endpoints (assign, complete, skip, reschedule, schedule) change data and an
-extractor never calls them.
+`{"data": [...]}`, `{"replies": [...], "pagination": {...}}`) and all three are accepted; a long
+answer is decoded one reply at a time (`streams_body`). It has no date filter: the list is read
+newest first, to its end or (paginated) until a page ends below the bookmark, and
+NewestFirstStream keeps what is at or after the bookmark. Only read endpoints are called; the
+write endpoints (assign, complete, skip, reschedule, schedule) change data and an extractor never
+calls them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from singer_sdk import typing as th
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.pagination import PageNumberPaginator
 
+from tap_replies.http.shapes import ListShape
 from tap_replies.providers.base import ProviderStream
 from tap_replies.providers.newest_first import NewestFirstStream
 
@@ -38,6 +40,14 @@ FOLLOWUPS_LIMIT = 200
 
 CLASSIFICATIONS = ("interested", "not_interested", "out_of_office", "bounce", "unsubscribe")
 
+# /v1/replies: the reference page's bare array, or the two wrappers other Leadterra pages show;
+# the paginated one's `pagination` is what LeadterraPaginator reads.
+REPLIES_SHAPE = ListShape(bare=True, keys=("replies", "data"), beside={"replies": ("pagination",)})
+# /v1/sdrs: `{"data": [...]}` (reference page). The due list's shape is not documented: the same
+# wrapper is assumed, and a bare array accepted too (api-docs README).
+SDRS_SHAPE = ListShape(keys=("data",))
+FOLLOWUPS_SHAPE = ListShape(bare=True, keys=("data",))
+
 
 class LeadterraPaginator(PageNumberPaginator):
     """Follows the paginated shape's `pagination` block; the other two shapes are one page.
@@ -53,10 +63,9 @@ class LeadterraPaginator(PageNumberPaginator):
 
     @staticmethod
     def pagination(response: requests.Response) -> dict[str, t.Any] | None:
-        payload = ProviderStream.response_payload(response)
-        if isinstance(payload, dict) and isinstance(payload.get("pagination"), dict):
-            return t.cast("dict[str, t.Any]", payload["pagination"])
-        return None
+        meta = ProviderStream.page_meta(ProviderStream.response_payload(response))
+        pagination = meta.get("pagination")
+        return t.cast("dict[str, t.Any]", pagination) if isinstance(pagination, dict) else None
 
     @override
     def has_more(self, response: requests.Response) -> bool:
@@ -101,18 +110,6 @@ class LeadterraStream(ProviderStream):
     def get_new_paginator(self) -> PageNumberPaginator:
         return LeadterraPaginator()
 
-    @override
-    def extract_records(self, payload: t.Any) -> t.Iterable[dict[str, t.Any]]:
-        if isinstance(payload, list):
-            return payload
-        if isinstance(payload, dict):
-            for key in ("replies", "data"):
-                if isinstance(payload.get(key), list):
-                    return t.cast("list[dict[str, t.Any]]", payload[key])
-            # An unknown wrapper would otherwise read as an empty list and pass silently.
-            self.logger.warning("%s %s: response has no 'replies' or 'data' list (keys: %s)",
-                                self.provider_label, self.path, ", ".join(sorted(payload)))
-        return []
 
     @override
     def response_error_message(self, response: requests.Response) -> str:
@@ -161,6 +158,9 @@ class LeadterraRepliesStream(LeadterraStream, NewestFirstStream):
     primary_keys: t.ClassVar[list[str]] = ["id"]
     replication_key = "receivedAt"
     schema = REPLY_SCHEMA.to_dict()
+    response_shape = REPLIES_SHAPE
+    # Two of the three shapes are the whole list in one answer, however long it grows.
+    streams_body = True
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
@@ -229,6 +229,7 @@ class LeadterraSdrsStream(LeadterraStream):
     path = "/v1/sdrs"
     primary_keys: t.ClassVar[list[str]] = ["id"]
     schema = SDR_SCHEMA.to_dict()
+    response_shape = SDRS_SHAPE
 
 
 FOLLOWUP_SCHEMA = th.PropertiesList(
@@ -252,6 +253,7 @@ class LeadterraFollowupsStream(LeadterraStream):
     path = "/v1/sdr/followups/due"
     primary_keys: t.ClassVar[list[str]] = ["id"]
     schema = FOLLOWUP_SCHEMA.to_dict()
+    response_shape = FOLLOWUPS_SHAPE
 
     @override
     def get_url_params(

@@ -12,6 +12,10 @@ State of one partition (besides the SDK's own keys):
                "edges": [[at, [key, ...]], ...],          and at an open end `at`, these keys
                "max_emitted": "..."}
 
+A range never reaches the window's own last second: the APIs stamp replies to the second, so a
+reply stamped in it may still arrive after the page was read. Those read are named by key instead
+(an edge at `upper`), and a resumed run reads that second again.
+
 The SDK's own per-record bookkeeping for unsorted streams (progress markers, promoted when the
 stream ends) is replaced, not added to: the bookmark here moves only when a window ends, to the
 newest record actually emitted, never past a record that was not.
@@ -22,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import typing as t
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import requests
@@ -44,6 +49,11 @@ else:  # Python < 3.12
     from typing_extensions import override
 
 Range = tuple[dt.datetime, dt.datetime]
+# Keys of a page's last records kept to recognise repeats on the next page: more than the largest
+# page any of the APIs documents (Leadterra's 200), and still a few hundred kilobytes.
+REMEMBERED_KEYS = 1_000
+# The finest step of a timestamp: a range up to `upper - ONE_TICK` stops just short of `upper`.
+ONE_TICK = dt.timedelta(microseconds=1)
 
 
 def merge_ranges(ranges: t.Iterable[Range]) -> list[Range]:
@@ -92,17 +102,22 @@ class _Window:
         self.in_order = True
         # Keys (and times) of the last two pages: a record seen again, because the next page
         # overlaps this one or the list shifted under an offset, is a repeat, not a break in the
-        # order.
-        self._recent_keys: dict[t.Any, dt.datetime] = {}
-        self._page_keys: dict[t.Any, dt.datetime] = {}
+        # order. Only a page's last REMEMBERED_KEYS records are kept: a repeat comes from the
+        # end of the page before, and an unpaged list's one page must not cost memory per record.
+        self._recent_keys: OrderedDict[t.Any, dt.datetime] = OrderedDict()
+        self._page_keys: OrderedDict[t.Any, dt.datetime] = OrderedDict()
         # Keys seen at `oldest_seen`: the next page may hold more records of that instant.
         self._edge_keys: set[tuple[t.Any, ...]] = set()
+        # Keys seen at `upper`: that second was still open when the window was set up.
+        self._upper_keys: set[tuple[t.Any, ...]] = set()
 
     def skip(self, ts: dt.datetime, key: tuple[t.Any, ...] | None = None) -> bool:
         """Whether a killed run already emitted this record (by its time, or time and key)."""
-        if any(after < ts <= up_to for after, up_to in self.already_emitted):
+        # Checked for every record: the common case, a run with no resume note, costs nothing.
+        if self.already_emitted and any(after < ts <= up_to
+                                        for after, up_to in self.already_emitted):
             return True
-        return key is not None and key in self.edges.get(ts, ())
+        return bool(self.edges) and key is not None and key in self.edges.get(ts, ())
 
     def repeat(self, ts: dt.datetime, key: tuple[t.Any, ...] | None) -> bool:
         """Whether this very record (same key, same time) was on this page or the one before.
@@ -111,8 +126,14 @@ class _Window:
         """
         if key is None or ts not in (self._recent_keys.get(key), self._page_keys.get(key)):
             return False
-        self._page_keys[key] = ts
+        self._remember(key, ts)
+        self._page_keys.move_to_end(key)
         return True
+
+    def _remember(self, key: tuple[t.Any, ...], ts: dt.datetime) -> None:
+        self._page_keys[key] = ts
+        if len(self._page_keys) > REMEMBERED_KEYS:
+            self._page_keys.popitem(last=False)
 
     def see(self, ts: dt.datetime, key: tuple[t.Any, ...] | None = None) -> None:
         """A record of the window (at or before `upper`), in the order the API listed it."""
@@ -126,9 +147,11 @@ class _Window:
         if self._page_oldest is None or ts < self._page_oldest:
             self._page_oldest = ts
         if key is not None:
-            self._page_keys[key] = ts
+            self._remember(key, ts)
             if ts == self.oldest_seen:
                 self._edge_keys.add(key)
+            if ts == self.upper:
+                self._upper_keys.add(key)
 
     def emitted(self, ts: dt.datetime) -> None:
         if self.max_emitted is None or ts > self.max_emitted:
@@ -136,7 +159,7 @@ class _Window:
 
     def page_done(self) -> None:
         self.last_page_oldest, self._page_oldest = self._page_oldest, None
-        self._recent_keys, self._page_keys = self._page_keys, {}
+        self._recent_keys, self._page_keys = self._page_keys, OrderedDict()
 
     def resume_note(self) -> dict[str, t.Any]:
         """What a resumed run may skip: every record in the ranges, and at their open ends the
@@ -144,9 +167,11 @@ class _Window:
         ranges = list(self.already_emitted)
         edges = {at: set(keys) for at, keys in self.edges.items()}
         if self.in_order and self.oldest_seen is not None:
-            # Open at the oldest instant seen: more records may share it on the next page.
-            ranges.append((self.oldest_seen, self.upper))
+            # Open at the oldest instant seen: more records may share it on the next page. Open
+            # at `upper` too: a reply stamped in that second may not have been listed yet.
+            ranges.append((self.oldest_seen, self.upper - ONE_TICK))
             edges.setdefault(self.oldest_seen, set()).update(self._edge_keys)
+            edges.setdefault(self.upper, set()).update(self._upper_keys)
         merged = merge_ranges(ranges)
         note: dict[str, t.Any] = {
             "emitted": [[format_precise(a), format_precise(b)] for a, b in merged]
@@ -223,6 +248,7 @@ class NewestFirstStream(ProviderStream):
         super().__init__(*args, **kwargs)
         self._windows: dict[str, _Window] = {}
         self._current: tuple[Context | None, _Window] | None = None
+        self._warned_of_empty_window = False
 
     # -- the window -----------------------------------------------------------------------
 
@@ -273,7 +299,7 @@ class NewestFirstStream(ProviderStream):
             return super().post_process(row, context)
         if ts > window.upper:
             return None  # arrived during this sync: the next sync's window holds it
-        key = tuple(_hashable(row.get(k)) for k in self.primary_keys or ()) or None
+        key = tuple([_hashable(row.get(k)) for k in self.primary_keys or ()]) or None
         if window.repeat(ts, key):
             return None  # already emitted from the page before (see TimeCursorPaginator)
         window.see(ts, key)
@@ -305,10 +331,31 @@ class NewestFirstStream(ProviderStream):
                 self.state_manager.is_flushed = False
         super().on_page_done()
 
+    def starts_after_its_end(self, context: Context | None) -> bool:
+        """Whether the window begins after it ends (a start_date or bookmark later than now).
+
+        Nothing can be in it, and the APIs refuse an inverted window (Smartlead 422, Tuco 400):
+        no request is sent, and the stream says so once, however many partitions it has.
+        """
+        lower, upper = self.window_bounds(context)
+        lower_at, upper_at = parse_timestamp(lower), parse_timestamp(upper)
+        if lower_at is None or upper_at is None or lower_at <= upper_at:
+            return False
+        if not self._warned_of_empty_window:
+            self._warned_of_empty_window = True
+            bookmark = self.get_context_state(context).get("replication_key_value")
+            source = f"the state's bookmark {bookmark}" if bookmark else (
+                f"start_date {self.config.get('start_date')}")
+            self.logger.warning("%s: %s is after now (%s): nothing to read until then",
+                                self.name, source, upper)
+        return True
+
     @override
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         ProviderStream.active = self  # a bad bookmark read below is named as ours
         window = self.window(context)
+        if self.starts_after_its_end(context):
+            return
         yield from super().get_records(context)
         # The window was read to its end: every record up to `upper` was emitted, by this run
         # or by the killed one whose note we read. The bookmark moves to the newest of them.

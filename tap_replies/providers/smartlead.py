@@ -15,6 +15,7 @@ from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.helpers.types import Context, Record
 from singer_sdk.pagination import OffsetPaginator
 
+from tap_replies.http.shapes import ListShape
 from tap_replies.providers.base import ProviderStream, format_timestamp, parse_timestamp
 from tap_replies.providers.newest_first import NewestFirstStream
 
@@ -237,6 +238,7 @@ class SmartleadCampaignsStream(SmartleadStream):
     primary_keys = ("id",)
     replication_key = None
     schema = CAMPAIGN_SCHEMA
+    response_shape = ListShape(bare=True)
 
     @override
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
@@ -288,6 +290,7 @@ class SmartleadCampaignLeadsStream(SmartleadStream):
     primary_keys = ("campaign_id", "id")
     replication_key = None
     schema = LEAD_SCHEMA
+    response_shape = ListShape(keys=("leads",))
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
@@ -321,14 +324,12 @@ class SmartleadCampaignLeadsStream(SmartleadStream):
 
     @override
     def extract_records(self, payload: t.Any) -> t.Iterable[dict[str, t.Any]]:
-        if isinstance(payload, dict) and "leads" in payload:
-            read = self._require_partition()
-            total = payload.get("total")
-            read.previous_total, read.total = read.total, (
-                total if isinstance(total, int) else None)
-            read.page_count = len(payload.get("leads") or [])
-            return payload.get("leads") or []
-        return super().extract_records(payload)
+        leads = list(super().extract_records(payload))
+        read = self._require_partition()
+        total = payload.get("total")
+        read.previous_total, read.total = read.total, total if isinstance(total, int) else None
+        read.page_count = len(leads)
+        return leads
 
     @override
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
@@ -428,6 +429,7 @@ class SmartleadInboxRepliesStream(NewestFirstStream, SmartleadStream):
     path = "/api/v1/master-inbox/inbox-replies"
     primary_keys = ("id",)
     replication_key = "received_at"
+    response_shape = ListShape(keys=("messages",))
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
@@ -490,12 +492,6 @@ class SmartleadInboxRepliesStream(NewestFirstStream, SmartleadStream):
         }
 
     @override
-    def extract_records(self, payload: t.Any) -> t.Iterable[dict[str, t.Any]]:
-        if isinstance(payload, dict) and "messages" in payload:
-            return payload.get("messages") or []
-        return super().extract_records(payload)
-
-    @override
     def post_process(self, row: Record, context: Context | None = None) -> Record | None:
         last_message = row.get("last_message")
         row["received_at"] = (last_message.get("received_at")
@@ -512,6 +508,7 @@ class SmartleadLeadCategoriesStream(SmartleadStream):
     primary_keys = ("id",)
     replication_key = None
     schema = CATEGORY_SCHEMA
+    response_shape = ListShape(bare=True)
 
 
 STREAMS: list[type[ProviderStream]] = [

@@ -15,7 +15,8 @@ import requests
 from singer_sdk import typing as th
 from singer_sdk.authenticators import BearerTokenAuthenticator
 
-from tap_replies.providers.base import ProviderStream, parse_timestamp, server_message
+from tap_replies.http.shapes import ListShape
+from tap_replies.providers.base import ProviderStream, server_message
 from tap_replies.providers.newest_first import NewestFirstStream, TimeCursor, TimeCursorPaginator
 
 if t.TYPE_CHECKING:
@@ -36,6 +37,7 @@ class TucoStream(ProviderStream):
 
     provider = "tuco"
     provider_label = "Tuco"
+    response_shape = ListShape(keys=("replies",))  # the Check Replies page's only shape
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
@@ -47,13 +49,6 @@ class TucoStream(ProviderStream):
     @override
     def authenticator(self) -> BearerTokenAuthenticator:
         return BearerTokenAuthenticator(token=self.runtime.api_key)
-
-    @override
-    def extract_records(self, payload: t.Any) -> t.Iterable[dict[str, t.Any]]:
-        # The documented shape is {"replies": [...]}; a bare array or {"data": [...]} is tolerated.
-        if isinstance(payload, dict) and "replies" in payload:
-            payload = payload["replies"]
-        return super().extract_records(payload)
 
     def rows_in(self, response: requests.Response) -> int:
         return sum(1 for _ in self.extract_records(self.response_payload(response)))
@@ -175,17 +170,6 @@ class TucoRepliesStream(TucoStream, NewestFirstStream):
             params["dateFrom"] = lower
         params["dateTo"] = cursor.upper or upper
         return params
-
-    @override
-    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
-        ProviderStream.active = self  # a bad bookmark read below is named as ours
-        lower, upper = self.window_bounds(context)
-        lower_at, upper_at = parse_timestamp(lower), parse_timestamp(upper)
-        if lower_at is not None and upper_at is not None and lower_at > upper_at:
-            # A start_date later than now: nothing can match, and Tuco would answer 400.
-            self.logger.info("%s: start %s is after %s; nothing to read", self.name, lower, upper)
-            return
-        yield from super().get_records(context)
 
 
 STREAMS: list[type[ProviderStream]] = [TucoRepliesStream]

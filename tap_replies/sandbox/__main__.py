@@ -1,4 +1,4 @@
-"""python -m tap_replies.sandbox --port 0 --seed N --scale N [--rate PROVIDER=RPM] ..."""
+"""python -m tap_replies.sandbox --port 0 --seed N --scale N [--rate PROVIDER=RPM] [--only P,...]"""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import sys
 import threading
 
 from tap_replies.sandbox.core import FAULTS
+from tap_replies.sandbox.leadterra import SHAPES as LEADTERRA_SHAPES
+from tap_replies.sandbox.leadterra import LeadterraEmulator
 from tap_replies.sandbox.server import Sandbox
 
 
@@ -24,7 +26,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="share of requests answered with 500/503/429/reset/truncated body")
     parser.add_argument("--faults", default=",".join(FAULTS), metavar="LIST",
                         help=f"which faults --fault-rate draws from (default {','.join(FAULTS)})")
+    parser.add_argument("--only", metavar="LIST",
+                        help="serve only these providers, e.g. leadterra (default: all three)")
+    parser.add_argument("--leadterra-shape", choices=LEADTERRA_SHAPES, default="array",
+                        help="the shape /v1/replies answers in (default array)")
     args = parser.parse_args(argv)
+    only = [name.strip() for name in args.only.split(",")] if args.only else None
+    if only is not None and not set(only) <= {"leadterra", "smartlead", "tuco"}:
+        parser.error(f"--only {args.only!r}: expected some of leadterra,smartlead,tuco")
     faults = [name.strip() for name in args.faults.split(",") if name.strip()]
     unknown = [name for name in faults if name not in FAULTS]
     if unknown or not faults:
@@ -37,7 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         rates[provider] = float(rpm)
     sandbox = Sandbox(seed=args.seed, scale=args.scale, port=args.port, host=args.host,
                       rates=rates, latency_ms=args.latency_ms, fault_rate=args.fault_rate,
-                      faults=faults)
+                      faults=faults, only=only)
+    leadterra = sandbox.providers.get("leadterra")
+    if isinstance(leadterra, LeadterraEmulator):
+        leadterra.replies_shape = args.leadterra_shape
     sandbox.start()
     print(sandbox.base_url, flush=True)
     stop = threading.Event()

@@ -65,11 +65,16 @@ class Request:
 
 @dataclass
 class Response:
-    """`body` is JSON-encoded, unless it is `bytes`: then it is sent as is (HTML, broken JSON)."""
+    """`body` is JSON-encoded, unless it is `bytes`: then it is sent as is (HTML, broken JSON).
+
+    `cut_after`: send only this many bytes of the body (the Content-Length still says all of
+    them), then hang up, as a dropped connection does in the middle of a long answer.
+    """
 
     status: int
     body: t.Any
     headers: dict[str, str] = field(default_factory=dict)
+    cut_after: int | None = None
 
 
 class ApiError(Exception):

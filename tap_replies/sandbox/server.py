@@ -61,11 +61,14 @@ class Sandbox:
         latency_ms: float = 0.0,
         fault_rate: float = 0.0,
         faults: t.Sequence[str] = FAULTS,
+        only: t.Collection[str] | None = None,
     ) -> None:
         self.seed = seed
         self.scale = scale
+        # `only`: build just these providers (a benchmark at a large scale need not wait for all).
         self.providers: dict[str, ProviderEmulator] = {
             cls.name: cls(seed=seed, scale=scale) for cls in EMULATORS
+            if only is None or cls.name in only
         }
         self.routes: list[tuple[ProviderEmulator, Route]] = [
             (emulator, r) for emulator in self.providers.values() for r in emulator.routes()
@@ -133,7 +136,9 @@ class Sandbox:
         `outcome` is a `Response` to send instead (its body may be raw `bytes`, e.g. an HTML
         page or broken JSON), a fault name from OVERRIDE_FAULTS, or a function that rewrites
         the body the emulator would have sent (odd records: a missing key, nulls, extra
-        fields). Overrides apply after the rate limit and auth, in the order they were added.
+        fields; another shape) or returns a `Response` made from it (the same body with a
+        header, or cut short). Overrides apply after the rate limit and auth, in the order they
+        were added.
         """
         if provider not in self.providers:
             raise ValueError(f"unknown provider {provider!r}")
@@ -236,7 +241,9 @@ class Sandbox:
             return Response(error.status, emulator.error_body(error))
         response = body if isinstance(body, Response) else Response(200, body)
         if rewrite is not None and response.status == 200:
-            response = Response(200, rewrite(copy.deepcopy(response.body)), response.headers)
+            rewritten = rewrite(copy.deepcopy(response.body))
+            response = (rewritten if isinstance(rewritten, Response)
+                        else Response(200, rewritten, response.headers))
         return response
 
     @staticmethod
@@ -319,6 +326,10 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             for name, value in headers.items():
                 self.send_header(name, value)
             self.end_headers()
+            if outcome.cut_after is not None:
+                self.wfile.write(data[: outcome.cut_after])
+                self.close_connection = True
+                return
             self.wfile.write(data)
 
         do_GET = _handle

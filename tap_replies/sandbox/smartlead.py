@@ -12,7 +12,8 @@ sent, and it is what `event_time_gt` filters on.
 
 Status codes: validation errors on the leads endpoint answer 400, the NestJS default that
 Smartlead's `{"message", "statusCode"}` error body comes from (the leads page documents no 422);
-the master-inbox page documents 422 for its validation errors, so that endpoint answers 422.
+the master-inbox page documents 422 for its validation errors, so that endpoint answers 422 (an
+inverted `replyTimeBetween`, whose start is after its end, included: the live API does too).
 """
 
 from __future__ import annotations
@@ -427,6 +428,8 @@ class SmartleadEmulator(ProviderEmulator):
             low, high = _bound(between[0]), _bound(between[1])
             if low is None or high is None:
                 raise ApiError(422, "filters.replyTimeBetween: invalid date format")
+            if low > high:  # what the live API answers to a window that ends before it starts
+                raise ApiError(422, "filters.replyTimeBetween: the start is after the end")
             checks.append(lambda m: low <= m["_received"] <= high)
         if filters.get("emailStatus"):
             status = str(filters["emailStatus"]).lower()
@@ -512,6 +515,30 @@ class SmartleadEmulator(ProviderEmulator):
         with self.lock:
             self.leads[campaign_id] = [lead for lead in self.leads[campaign_id]
                                        if lead["id"] != lead_id]
+            self._cache.clear()
+
+    def add_reply(self, received_at: dt.datetime) -> dict[str, t.Any]:
+        """A lead that had not replied replies at `received_at` (an exact second: tests place a
+        reply in the very second a window ends); returns the new inbox message as sent."""
+        with self.lock:
+            campaign, lead = next(
+                (c, lead) for c in self.campaigns for lead in self.leads[c["id"]]
+                if not lead["email_stats"]["is_replied"] and lead["_sent"] is not None)
+            at = _seconds(received_at)
+            lead["email_stats"].update(is_opened=True, is_replied=True)
+            lead["_replied"] = at
+            lead["_event"] = max(lead["_event"], at)
+            message = self._new_message(campaign, lead, at)
+            self._cache.clear()
+            return _public(message)
+
+    def touch_lead(self, campaign_id: int, lead_id: int, at: dt.datetime) -> None:
+        """A lead's category changes at `at` (its hidden event time moves there)."""
+        with self.lock:
+            lead = next(lead for lead in self.leads[campaign_id] if lead["id"] == lead_id)
+            category = next(c for c in CATEGORIES if c[0] != lead["category_id"])
+            lead["category_id"], lead["category_name"] = category[0], category[1]
+            lead["_event"] = _seconds(at)
             self._cache.clear()
 
     def reply_again(self, message_id: str, *, seconds_from_now: int = 5) -> None:
