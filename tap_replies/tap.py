@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as dt
+import io
 import logging
 import os
+import re
 import sys
 import typing as t
 from dataclasses import dataclass
@@ -14,7 +17,6 @@ from urllib.parse import urlparse
 import click
 from singer_sdk import Tap
 from singer_sdk import typing as th
-from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers._classproperty import classproperty
 
@@ -23,6 +25,9 @@ from tap_replies.http.redact import REDACTOR, install_log_redaction
 from tap_replies.http.retry import DEFAULT_MAX_WAIT_SECONDS, RetryPolicy
 from tap_replies.providers import leadterra, smartlead, tuco
 from tap_replies.providers.base import ProviderError, ProviderRuntime, ProviderStream
+from tap_replies.settings import api_key_problem, merged_settings, unknown_setting_errors
+from tap_replies.state_checks import StateError, bookmark_errors, parse_state_file
+from tap_replies.writer import RecordWriter
 
 # A version check rather than try/except: mypy (run for 3.11) understands this one.
 if sys.version_info >= (3, 12):
@@ -114,18 +119,31 @@ class TapReplies(Tap):
                                 "it may resume."),
     ).to_dict()
 
-    # msgspec serialises records several times faster than the standard library's json.
-    message_writer_class = MsgSpecWriter
+    # msgspec serialises records several times faster than the standard library's json; ours
+    # also writes a record whose text has a lone UTF-16 surrogate, instead of failing.
+    message_writer_class = RecordWriter
 
     # Tests inject a fake clock so pacing and retries never really sleep.
     clock: Clock = SystemClock()
 
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+    def __init__(
+        self, *, config: t.Any = None, parse_env_config: bool = False, **kwargs: t.Any
+    ) -> None:
         self._runtimes: dict[str, ProviderRuntime] = {}
         # Before anything can log: the SDK's own lines (config, metrics) pass these handlers too.
         install_log_redaction()
-        super().__init__(*args, **kwargs)
+        merge_env = parse_env_config and (config is None or isinstance(config, dict))
+        if merge_env:
+            # The SDK would put the environment's `tuco` block in place of the file's whole
+            # block; merged key by key instead (see tap_replies/settings.py).
+            config = merged_settings(config or {}, self._env_var_config)
+            parse_env_config = False
+        super().__init__(config=config, parse_env_config=parse_env_config, **kwargs)
         install_log_redaction()
+        if merge_env:  # the SDK has just said it skipped them: it did, we did not
+            self.logger.info("Settings from env vars merged key by key into the --config ones")
+        if isinstance(self.message_writer, RecordWriter):
+            self.message_writer.record_label = self._record_label
 
     # -- settings -------------------------------------------------------------------------
 
@@ -155,6 +173,8 @@ class TapReplies(Tap):
         """The provider's block with defaults filled in (the SDK fills top-level defaults only)."""
         spec = PROVIDERS[provider]
         block = dict(self.config.get(provider) or {})
+        if isinstance(block.get("api_key"), str):
+            block["api_key"] = block["api_key"].strip()  # a pasted key often ends in a newline
         block.setdefault("api_url", spec.api_url)
         if block.get("api_url") in (None, ""):
             block["api_url"] = spec.api_url
@@ -163,8 +183,12 @@ class TapReplies(Tap):
 
     def config_errors(self) -> list[str]:
         """Problems a person must fix before any request: one line each."""
-        errors: list[str] = []
-        providers = self.configured_providers
+        schema = copy.deepcopy(self.config_jsonschema)
+        self.append_builtin_config(schema)  # the SDK's own settings: stream_maps, batch_config…
+        errors = unknown_setting_errors(
+            self.config, schema["properties"],
+            blocks={name: spec.label for name, spec in PROVIDERS.items()},
+        )
         for name in PROVIDERS:
             block = self.config.get(name)
             if block is not None and not isinstance(block, dict):
@@ -172,6 +196,7 @@ class TapReplies(Tap):
                               f"not {type(block).__name__}")
         if errors:
             return errors
+        providers = self.configured_providers
         if not providers:
             blocks = ", ".join(f"'{name}'" for name in PROVIDERS)
             return [f"no provider configured: add at least one of the settings blocks {blocks}, "
@@ -181,22 +206,7 @@ class TapReplies(Tap):
             errors.append(f"start_date {start_date!r} is not an ISO 8601 date-time: "
                           "use e.g. 2025-01-31T00:00:00Z")
         for provider in providers:
-            settings = self.provider_settings(provider)
-            label = PROVIDERS[provider].label
-            key = settings.get("api_key")
-            if not isinstance(key, str) or not key.strip():
-                env = f"TAP_REPLIES_{provider.upper()}_API_KEY"
-                errors.append(f"{label}: {provider}.api_key is missing or empty: set it "
-                              f"(or {env}), or remove the '{provider}' block")
-            url = settings.get("api_url")
-            parsed = urlparse(url) if isinstance(url, str) else None
-            if not parsed or parsed.scheme not in ("http", "https") or not parsed.netloc:
-                errors.append(f"{label}: {provider}.api_url {url!r} {NOT_HTTP}: "
-                              f"use e.g. {PROVIDERS[provider].api_url}")
-            rpm = settings.get("requests_per_minute")
-            if rpm is not None and (not isinstance(rpm, int | float) or rpm <= 0):
-                errors.append(f"{label}: {provider}.requests_per_minute must be a positive number")
-            errors.extend(_campaign_id_errors(provider, settings.get("campaign_ids")))
+            errors.extend(self._provider_errors(provider))
         for name, minimum in (("max_retries", 0), ("request_timeout", 1),
                               ("max_wait_seconds", 0)):
             value = self.config.get(name)
@@ -207,10 +217,35 @@ class TapReplies(Tap):
                               f"not {value!r}")
         return errors
 
+    def _provider_errors(self, provider: str) -> list[str]:
+        settings = self.provider_settings(provider)
+        label = PROVIDERS[provider].label
+        errors: list[str] = []
+        key = settings.get("api_key")
+        if not isinstance(key, str) or not key:
+            env = f"TAP_REPLIES_{provider.upper()}_API_KEY"
+            errors.append(f"{label}: {provider}.api_key is missing or empty: set it "
+                          f"(or {env}), or remove the '{provider}' block")
+        elif (problem := api_key_problem(key)) is not None:
+            errors.append(f"{label}: {provider}.api_key {problem}")
+        url = settings.get("api_url")
+        parsed = urlparse(url) if isinstance(url, str) else None
+        if not parsed or parsed.scheme not in ("http", "https") or not parsed.netloc:
+            errors.append(f"{label}: {provider}.api_url {url!r} {NOT_HTTP}: "
+                          f"use e.g. {PROVIDERS[provider].api_url}")
+        rpm = settings.get("requests_per_minute")
+        if rpm is not None and (not isinstance(rpm, int | float) or rpm <= 0):
+            errors.append(f"{label}: {provider}.requests_per_minute must be a positive number")
+        errors.extend(_campaign_id_errors(provider, settings.get("campaign_ids")))
+        return errors
+
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         for provider in self.configured_providers:
-            REDACTOR.register(str(self.config[provider].get("api_key") or ""))
+            # Stripped (as it is sent), and each part of a key broken by a control character.
+            key = str(self.provider_settings(provider).get("api_key") or "")
+            for secret in (key, *re.split(r"[\x00-\x1f\x7f]+", key)):
+                REDACTOR.register(secret)
         errors = self.config_errors()
         if errors and raise_errors:
             raise ConfigValidationError(errors[0], errors=errors)
@@ -248,10 +283,29 @@ class TapReplies(Tap):
         return streams
 
     @override
+    def load_state(self, state: dict[str, t.Any]) -> None:
+        # Every stream's bookmarks, before any stream starts (the SDK's hook for this): nothing
+        # is emitted from a state the tap could not finish from.
+        errors = bookmark_errors(state, set(self.streams)) if state.get("bookmarks") else []
+        if errors:
+            raise StateError(errors[0], errors=errors)
+        super().load_state(state)
+
+    def _record_label(self, stream_name: str, record: t.Mapping[str, t.Any]) -> str:
+        stream = self.streams.get(stream_name)
+        return stream.record_label(record) if isinstance(stream, ProviderStream) else "?"
+
+    @override
     @classmethod
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
         """Run the tap; a failure ends with one line naming provider, endpoint and fix."""
         with cls._failures_in_one_line():
+            state_file = kwargs.get("state")
+            if state_file is not None:
+                # Read here, where the file's name is known, rather than by the SDK.
+                text = state_file.read()
+                parse_state_file(text, getattr(state_file, "name", "given with --state"))
+                kwargs["state"] = io.StringIO(text)
             super().invoke(*args, **kwargs)
 
     @override

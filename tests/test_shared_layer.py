@@ -438,7 +438,7 @@ SHAPE_SCHEMA = th.PropertiesList(
     "record",
     [
         {"id": "a"},
-        {"id": "a", "flag": True, "flags": [True, None], "stats": {"is_opened": False, "count": 3}},
+        {"id": "a", "flag": True, "flags": [True], "stats": {"is_opened": False, "count": 3}},
         {"id": "a", "free": {"anything": {"goes": [1, 2]}}, "messages": [{"messageId": "m"}]},
         {"id": "a", "stats": None, "messages": None, "flags": None},
         {"id": "a", "unknown": 1},

@@ -39,7 +39,7 @@ from tap_replies.http.shapes import (
     UnexpectedShape,
     decode,
 )
-from tap_replies.providers.record_shape import RecordShape
+from tap_replies.providers.record_shape import Drift, RecordShape
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -246,6 +246,9 @@ class ProviderStream(RESTStream[t.Any]):
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
         self.skipped_without_primary_key = 0
+        # Values whose type drifted from the schema and could not be converted (see `_put_right`).
+        self.values_nulled = 0
+        self._drifts_logged: set[tuple[str, bool]] = set()
         self.pages_read = 0
         self.records_emitted = 0
         # Set from a page that states the list's size (see `page_total`), for share and ETA.
@@ -532,6 +535,14 @@ class ProviderStream(RESTStream[t.Any]):
     def post_process(
         self, row: dict[str, t.Any], context: Context | None = None
     ) -> dict[str, t.Any] | None:
+        # Parsed JSON rarely needs converting, and the SDK's per-value conformance is over half
+        # of the tap's CPU: one cheap pass of class checks decides. A record that fails it has
+        # its drifted values put right, then the SDK's conformance drops what the schema lacks.
+        shape = self.record_shape
+        conforms = shape.conforms(row)
+        if not conforms:
+            self._put_right(row)
+            conforms = shape.conforms(row)
         if any(row.get(key) in (None, "") for key in self.primary_keys or ()):
             self.skipped_without_primary_key += 1
             self.logger.warning(
@@ -542,17 +553,38 @@ class ProviderStream(RESTStream[t.Any]):
             )
             return None
         self.records_emitted += 1
-        # Parsed JSON rarely needs converting, and the SDK's per-value conformance is over half
-        # of the tap's CPU: it runs only for a record it would change. The SDK reads this level
-        # when it writes the record returned here (subclasses shape the row before calling us),
-        # after adding the partition's keys to it: those must be in the schema too.
-        shape = self.record_shape
+        # The SDK reads this level when it writes the record returned here (subclasses shape the
+        # row before calling us), after adding the partition's keys to it: those must be in the
+        # schema too.
         self.TYPE_CONFORMANCE_LEVEL = (
             TypeConformanceLevel.NONE
-            if shape.conforms(row) and (not context or shape.allows_keys(context))
+            if conforms and (not context or shape.allows_keys(context))
             else TypeConformanceLevel.RECURSIVE
         )
         return row
+
+    def record_label(self, row: t.Mapping[str, t.Any]) -> str:
+        """Which record this is, for a log line: its primary key (repr: safe for any text)."""
+        keys = self.primary_keys or ()
+        return ", ".join(f"{key}={row.get(key)!r}" for key in keys) or "without a key"
+
+    def _put_right(self, row: dict[str, t.Any]) -> None:
+        """Convert or null the values whose type drifted from the schema; say so once per field
+        (a warning when a value was lost, info when it was converted losslessly)."""
+        label = self.record_label(row)  # before: the key itself may be what drifted
+        drifts: list[Drift] = []
+        self.record_shape.repair(row, drifts)
+        for drift in drifts:
+            if drift.lost:
+                self.values_nulled += 1
+            if (drift.path, drift.lost) in self._drifts_logged:
+                continue
+            self._drifts_logged.add((drift.path, drift.lost))
+            self.logger.log(
+                logging.WARNING if drift.lost else logging.INFO,
+                "%s: %s came as %s where the schema says %s (record %s): %s; logged once per "
+                "field", self.name, drift.path, drift.came, drift.wanted, label, drift.action,
+            )
 
     # -- progress and summary -------------------------------------------------------------
 
@@ -601,6 +633,8 @@ class ProviderStream(RESTStream[t.Any]):
         if self.skipped_without_primary_key:
             line += (f", {self.skipped_without_primary_key} skipped without "
                      f"{'/'.join(self.primary_keys or ())}")
+        if self.values_nulled:
+            line += f", {self.values_nulled} values of the wrong type set to null"
         return line
 
     @override

@@ -135,8 +135,10 @@ INBOX_SCHEMA_WITH_HISTORY = th.PropertiesList(
 CATEGORY_SCHEMA = th.PropertiesList(
     th.Property("id", th.IntegerType, required=True),
     th.Property("name", th.StringType),
+    # Documented as positive, negative or neutral; not an enum in the schema, so a sentiment
+    # Smartlead adds later (or a null) is still loaded rather than dropped as a type drift.
     th.Property("sentiment_type", th.StringType,
-                allowed_values=["positive", "negative", "neutral"]),
+                description="positive, negative or neutral (as documented)."),
     th.Property("created_at", th.DateTimeType),
 ).to_dict()
 

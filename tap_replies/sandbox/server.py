@@ -319,7 +319,12 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             if isinstance(outcome.body, bytes):  # a raw body from an override: HTML, bad JSON
                 data = outcome.body
             else:
-                data = json.dumps(outcome.body, ensure_ascii=False).encode("utf-8")
+                try:
+                    data = json.dumps(outcome.body, ensure_ascii=False).encode("utf-8")
+                except UnicodeEncodeError:
+                    # Half of a UTF-16 pair (a test's broken text) has no UTF-8 form: sent as
+                    # the JSON escape `\ud83d`, as a JavaScript server would.
+                    data = json.dumps(outcome.body).encode("ascii")
             headers = {"Content-Type": "application/json; charset=utf-8", **outcome.headers}
             self.send_response(outcome.status)
             self.send_header("Content-Length", str(len(data)))
