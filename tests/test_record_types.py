@@ -151,7 +151,12 @@ def test_an_item_that_cannot_be_null_is_left_out_of_its_list():
 
 
 def test_a_value_outside_its_enum_is_not_emitted():
-    shape = RecordShape(smartlead.CATEGORY_SCHEMA)
+    shape = RecordShape(th.PropertiesList(
+        th.Property("id", th.IntegerType, required=True),
+        th.Property("name", th.StringType),
+        th.Property("sentiment_type", th.StringType,
+                    allowed_values=["positive", "negative", "neutral"]),
+    ).to_dict())
     record = {"id": 4, "name": "Maybe", "sentiment_type": "mixed"}
     drifts: list[Drift] = []
     shape.repair(record, drifts)
@@ -159,6 +164,14 @@ def test_a_value_outside_its_enum_is_not_emitted():
     assert record == {"id": 4, "name": "Maybe"}
     assert drifts == [Drift("sentiment_type", "string 'mixed'",
                             "one of 'positive', 'negative', 'neutral'", "left out")]
+
+
+def test_a_smartlead_sentiment_not_documented_yet_is_loaded_as_it_came():
+    record = {"id": 4, "name": "Maybe", "sentiment_type": "mixed"}
+    drifts: list[Drift] = []
+    RecordShape(smartlead.CATEGORY_SCHEMA).repair(record, drifts)
+    assert record == {"id": 4, "name": "Maybe", "sentiment_type": "mixed"}
+    assert drifts == []
 
 
 def test_what_msgspec_cannot_express_is_checked_in_python():
