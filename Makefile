@@ -13,15 +13,17 @@ DEFAULT_PLUGINS := tap-replies target-duckdb target-postgres dbt-duckdb dbt-post
 # needs duckdb 2, and the project's venv pins duckdb 1.0.0 (target-duckdb's file format).
 DBT_SNOWFLAKE_PYTHON := .meltano/utilities/dbt-snowflake/venv/bin/python
 FAKESNOW := fakesnow==0.12.1
+# Where `make sync-all` and `make dagster-dev` keep Dagster's runs (see orchestration/dagster.yaml).
+DAGSTER_HOME ?= $(CURDIR)/.dagster
 
-.PHONY: demo test lint typecheck unit elt bench plugins clean
+.PHONY: demo test lint typecheck unit elt bench plugins clean sync-all dagster-dev
 
 # uv (a wheel from PyPI) installs the project, its dev tools and meltano in a few seconds;
 # it is also what Meltano 4 uses for the plugins' own venvs.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev,meltano]'
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev,meltano,dagster]'
 	touch $(STAMP)
 
 $(PLUGINS): $(STAMP) meltano.yml pyproject.toml
@@ -37,10 +39,10 @@ demo: $(PLUGINS)
 test: $(PLUGINS) lint typecheck unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check tap_replies tests benchmarks scripts
+	$(BIN)/ruff check tap_replies orchestration tests benchmarks scripts
 
 typecheck: $(STAMP)
-	$(BIN)/mypy tap_replies
+	$(BIN)/mypy tap_replies orchestration
 
 unit: $(PLUGINS)
 	$(BIN)/pytest
@@ -48,8 +50,19 @@ unit: $(PLUGINS)
 elt: $(PLUGINS)
 	$(BIN)/pytest -m elt
 
+# Every workspace (workspaces/*.meltano.yml) once through Dagster, in parallel, then the dbt build,
+# into the Postgres that TARGET_POSTGRES_* name; exits non-zero naming each workspace that failed.
+sync-all: $(PLUGINS)
+	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/python -m orchestration sync-all
+
+# The Dagster UI (asset graph, runs, schedule) on http://127.0.0.1:3000.
+dagster-dev: $(PLUGINS)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev,meltano,dagster,dagster-ui]'
+	mkdir -p $(DAGSTER_HOME) && cp -n orchestration/dagster.yaml $(DAGSTER_HOME)/ || true
+	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/dagster dev -m orchestration.definitions
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .meltano output .pytest_cache .mypy_cache .ruff_cache transform/target transform/logs
+	rm -rf $(VENV) .meltano output .dagster .pytest_cache .mypy_cache .ruff_cache transform/target transform/logs

@@ -1,0 +1,236 @@
+"""The Meltano project as the orchestrator sees it: its workspaces, and which of them share a key.
+
+A workspace is an extractor `tap-replies--<name>` with `inherit_from: tap-replies`, defined in a
+file that `meltano.yml`'s `include_paths` picks up (`workspaces/<name>.meltano.yml`). Everything
+else follows from the name, by Meltano's own rules for an inherited plugin: its namespace, and so
+its `load_schema` and the loader's `default_target_schema`, is `tap_replies__<name>`; its settings
+are `TAP_REPLIES__<NAME>_*` (then the parent's `TAP_REPLIES_*`); its state id is
+`<environment>:tap-replies--<name>-to-<loader>`.
+
+This module reads the same files Meltano reads (meltano.yml, the included files, `.env`) and
+never imports Meltano: the Dagster code location loads in every step process, and must be quick.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import typing as t
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from dotenv import dotenv_values
+
+from tap_replies.tap import PROVIDERS
+
+PARENT = "tap-replies"
+PREFIX = f"{PARENT}--"
+# Lower-case letters, digits and underscores: the name becomes a schema, an environment-variable
+# prefix and a Dagster asset key, and all three must agree.
+WORKSPACE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
+DEFAULT_ROOT = Path(__file__).resolve().parent.parent
+WORKSPACE_FILE = """\
+# Workspace {name}: one client's replies, loaded into schema {schema}.
+# Its keys and URLs: TAP_REPLIES__{upper}_<PROVIDER>_API_KEY / _API_URL (environment or .env), or
+#   meltano config set {plugin} smartlead.api_key '…'
+plugins:
+  extractors:
+  - name: {plugin}
+    inherit_from: {parent}
+"""
+
+
+class ProjectError(Exception):
+    """A Meltano project the orchestrator cannot use, phrased as one line with the fix."""
+
+
+class Unreachable(ProjectError):
+    """A service the sync needs did not answer: worth a retry, unlike a wrong setting."""
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """One client: its Meltano extractor, the schema its rows land in, its Dagster asset key."""
+
+    name: str
+
+    @property
+    def plugin(self) -> str:
+        return PREFIX + self.name
+
+    @property
+    def schema(self) -> str:
+        # Meltano's namespace of an inherited plugin (its name, '-' → '_'), the default load_schema.
+        return self.plugin.replace("-", "_")
+
+    @property
+    def env_prefix(self) -> str:
+        return self.schema.upper() + "_"
+
+    def state_id(self, environment: str, loader: str) -> str:
+        return f"{environment}:{self.plugin}-to-{loader}"
+
+
+def env_name(plugin: str, setting: str) -> str:
+    """Meltano's variable for a plugin setting: `tap-replies--acme`, `smartlead.api_key` →
+    TAP_REPLIES__ACME_SMARTLEAD_API_KEY."""
+    return re.sub(r"[^A-Z0-9_]", "_", f"{plugin}_{setting}".upper())
+
+
+class MeltanoProject:
+    """meltano.yml, the files its include_paths name, and `.env`: read once, at construction."""
+
+    def __init__(self, root: Path, environ: t.Mapping[str, str] | None = None) -> None:
+        self.root = root.resolve()
+        manifest = self.root / "meltano.yml"
+        if not manifest.is_file():
+            raise ProjectError(f"no Meltano project at {self.root}: meltano.yml not found — set "
+                               "MELTANO_PROJECT_ROOT to the folder that holds it")
+        self.manifest = _load_yaml(manifest)
+        self.environ = dict(os.environ if environ is None else environ)
+        self.dotenv = {k: v for k, v in dotenv_values(self.root / ".env").items() if v is not None}
+        self.plugins = _plugins_by_name(self.manifest, self._included_files())
+
+    @classmethod
+    def from_env(cls) -> MeltanoProject:
+        """The project Meltano itself would use: $MELTANO_PROJECT_ROOT, else this repository."""
+        return cls(Path(os.environ.get("MELTANO_PROJECT_ROOT") or DEFAULT_ROOT))
+
+    @property
+    def environment(self) -> str:
+        return (self.variable("MELTANO_ENVIRONMENT")
+                or str(self.manifest.get("default_environment") or ""))
+
+    def variable(self, name: str) -> str | None:
+        """A variable as Meltano sees it: the process environment, then the project's `.env`."""
+        value = self.environ.get(name)
+        return value if value not in (None, "") else (self.dotenv.get(name) or None)
+
+    def has_plugin(self, name: str) -> bool:
+        return name in self.plugins
+
+    def workspaces(self) -> list[Workspace]:
+        found = []
+        for name, plugin in self.plugins.items():
+            if plugin.get("inherit_from") != PARENT or not name.startswith(PREFIX):
+                continue
+            workspace = name.removeprefix(PREFIX)
+            if not WORKSPACE_NAME.match(workspace):
+                raise ProjectError(
+                    f"workspace extractor {name!r}: the name after '{PREFIX}' must be lower-case "
+                    "letters, digits and underscores (it becomes a schema and a variable prefix)")
+            found.append(Workspace(workspace))
+        return sorted(found, key=lambda w: w.name)
+
+    def setting(self, plugin: str, setting: str) -> t.Any:
+        """A plugin setting by Meltano's precedence: the plugin's variable, its `config:`, then
+        the same from the plugin it inherits from, then the setting's default `value`."""
+        definition = self.plugins.get(plugin)
+        if definition is None:
+            return None
+        value = self.variable(env_name(plugin, setting))
+        if value is None:
+            value = _dotted(definition.get("config") or {}, setting)
+        if value is None and definition.get("inherit_from") in self.plugins:
+            value = self.setting(definition["inherit_from"], setting)
+        if value is None:
+            for item in definition.get("settings") or []:
+                if item.get("name") == setting:
+                    value = item.get("value")
+        return value
+
+    def key_fingerprints(self, workspace: Workspace) -> set[str]:
+        """One opaque id per provider key the workspace uses (key + API URL), never the key."""
+        fingerprints = set()
+        for provider, spec in PROVIDERS.items():
+            key = self.setting(workspace.plugin, f"{provider}.api_key")
+            if not key:
+                continue
+            url = str(self.setting(workspace.plugin, f"{provider}.api_url") or spec.api_url)
+            digest = hashlib.sha256(f"{provider}\n{url.rstrip('/')}\n{key}".encode()).hexdigest()
+            fingerprints.add(digest[:16])
+        return fingerprints
+
+    def add_workspace(self, name: str) -> Path:
+        """Write workspaces/<name>.meltano.yml: the extractor and nothing else."""
+        if not WORKSPACE_NAME.match(name):
+            raise ProjectError(f"workspace name {name!r}: use lower-case letters, digits and "
+                               "underscores, starting with a letter (at most 50)")
+        path = self.root / "workspaces" / f"{name}.meltano.yml"
+        if path.exists() or self.has_plugin(PREFIX + name):
+            raise ProjectError(f"workspace {name!r} already exists ({path})")
+        workspace = Workspace(name)
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(WORKSPACE_FILE.format(
+            name=name, schema=workspace.schema, upper=name.upper(),
+            plugin=workspace.plugin, parent=PARENT))
+        return path
+
+    def _included_files(self) -> list[Path]:
+        files: list[Path] = []
+        for pattern in self.manifest.get("include_paths") or []:
+            files.extend(sorted(self.root.glob(str(pattern).removeprefix("./"))))
+        return files
+
+
+def key_groups(project: MeltanoProject, workspaces: t.Sequence[Workspace]) -> dict[str, str]:
+    """workspace name → the name of its group: workspaces that share any provider key (directly
+    or through another workspace) form one group, and a group syncs one workspace at a time."""
+    parent = {w.name: w.name for w in workspaces}
+
+    def root(name: str) -> str:
+        while parent[name] != name:
+            name = parent[name]
+        return name
+
+    owner: dict[str, str] = {}
+    for workspace in workspaces:
+        for fingerprint in project.key_fingerprints(workspace):
+            if fingerprint in owner:
+                first, second = sorted((root(owner[fingerprint]), root(workspace.name)))
+                parent[second] = first
+            else:
+                owner[fingerprint] = workspace.name
+    members: dict[str, list[str]] = {}
+    for workspace in workspaces:
+        members.setdefault(root(workspace.name), []).append(workspace.name)
+    return {name: _group_name(sorted(members[root(name)])) for name in parent}
+
+
+def _group_name(members: list[str]) -> str:
+    """The members joined, or for a long list the first, a count and a digest of them all."""
+    joined = "+".join(members)
+    if len(joined) <= 60:
+        return joined
+    digest = hashlib.sha256(joined.encode()).hexdigest()[:8]
+    return f"{members[0]}+{len(members) - 1}-more-{digest}"
+
+
+def _load_yaml(path: Path) -> dict[str, t.Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ProjectError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from exc
+    if not isinstance(loaded, dict):
+        raise ProjectError(f"{path}: expected a mapping at the top level")
+    return loaded
+
+
+def _plugins_by_name(manifest: dict[str, t.Any], included: list[Path]) -> dict[str, dict]:
+    plugins: dict[str, dict] = {}
+    for source in [manifest, *(_load_yaml(path) for path in included)]:
+        for kind in (source.get("plugins") or {}).values():
+            for plugin in kind or []:
+                plugins[plugin["name"]] = plugin
+    return plugins
+
+
+def _dotted(config: dict[str, t.Any], setting: str) -> t.Any:
+    """`smartlead.api_key` in a `config:` block, nested or written with the dot."""
+    if setting in config:
+        return config[setting]
+    head, _, rest = setting.partition(".")
+    inner = config.get(head)
+    return _dotted(inner, rest) if rest and isinstance(inner, dict) else None

@@ -1,0 +1,407 @@
+"""The orchestration layer on its own: workspace files, what follows from a name, key groups,
+Meltano's state database, the Pipes child's reading of Meltano's log, retries, the schedule and
+the marts' automation. Meltano itself is a stand-in here (MELTANO_BIN); tests/test_workspaces.py
+runs the real thing end to end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import typing as t
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from orchestration import assets, definitions, project, sync_all
+from orchestration.__main__ import main as cli
+from orchestration.meltano_pipes import MeltanoLog
+from orchestration.project import MeltanoProject, ProjectError, Workspace, key_groups
+from tests.postgres_cluster import PostgresServer
+
+# Dagster's own code calls its preview and beta APIs (Pipes, automation evaluation).
+pytestmark = [pytest.mark.filterwarnings("ignore::dagster.PreviewWarning"),
+              pytest.mark.filterwarnings("ignore::dagster.BetaWarning")]
+
+ROOT = Path(__file__).resolve().parent.parent
+SMARTLEAD_LINE = ("Smartlead GET /api/v1/campaigns/: {status} — Invalid or missing API key — "
+                  "check smartlead.api_key")
+
+
+def make_project(folder: Path, names: t.Sequence[str] = (), *, dbt: bool = False,
+                 environ: dict[str, str] | None = None) -> MeltanoProject:
+    manifest = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    if dbt:
+        manifest["plugins"]["utilities"] = [{"name": "dbt-postgres", "namespace": "dbt_postgres"}]
+    (folder / "meltano.yml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    for name in names:
+        MeltanoProject(folder, environ={}).add_workspace(name)
+    return MeltanoProject(folder, environ=environ or {})
+
+
+def log_line(event: str, **fields: t.Any) -> str:
+    return json.dumps({"event": event, "timestamp": "2026-11-30T10:00:00Z", **fields})
+
+
+# -- workspace files, and what follows from a name -----------------------------------------------
+
+
+def test_a_workspace_file_holds_its_extractor_and_nothing_else(tmp_path: Path):
+    make_project(tmp_path, ["acme"])
+    written = yaml.safe_load((tmp_path / "workspaces" / "acme.meltano.yml").read_text())
+    assert written == {"plugins": {"extractors": [
+        {"name": "tap-replies--acme", "inherit_from": "tap-replies"}]}}
+
+
+def test_a_workspace_name_must_make_a_schema_and_a_variable_prefix(tmp_path: Path):
+    project_ = make_project(tmp_path, ["acme"])
+    for bad in ("Acme", "acme-corp", "1acme", "a" * 51, ""):
+        with pytest.raises(ProjectError, match="lower-case letters"):
+            project_.add_workspace(bad)
+    with pytest.raises(ProjectError, match="already exists"):
+        project_.add_workspace("acme")
+
+
+def test_the_schema_variables_and_state_id_follow_from_the_name():
+    acme = Workspace("acme")
+    assert acme.plugin == "tap-replies--acme"
+    assert acme.schema == "tap_replies__acme"  # Meltano's namespace of an inherited plugin
+    assert acme.env_prefix == "TAP_REPLIES__ACME_"
+    variable = project.env_name(acme.plugin, "smartlead.api_key")
+    assert variable == "TAP_REPLIES__ACME_SMARTLEAD_API_KEY"
+    assert acme.state_id("dev", "target-postgres") == "dev:tap-replies--acme-to-target-postgres"
+
+
+def test_meltano_yml_includes_the_workspace_files_and_loads_each_into_its_load_schema():
+    manifest = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    assert "./workspaces/*.meltano.yml" in manifest["include_paths"]
+    postgres = next(p for p in manifest["plugins"]["loaders"] if p["name"] == "target-postgres")
+    schema = next(s for s in postgres["settings"] if s["name"] == "default_target_schema")
+    assert schema["value"] == "$MELTANO_EXTRACT__LOAD_SCHEMA"
+
+
+def test_the_cli_writes_a_workspace_and_lists_where_it_lands(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    make_project(tmp_path)
+    monkeypatch.setenv("MELTANO_PROJECT_ROOT", str(tmp_path))
+    assert cli(["add", "acme"]) == 0
+    assert "TAP_REPLIES__ACME_SMARTLEAD_API_KEY" in capsys.readouterr().out
+    assert cli(["list"]) == 0
+    assert capsys.readouterr().out.split("\t")[:3] == [
+        "acme", "schema tap_replies__acme", "state dev:tap-replies--acme-to-target-postgres"]
+    assert cli(["add", "Acme"]) == 2
+    assert capsys.readouterr().err.startswith("orchestration: workspace name 'Acme'")
+
+
+# -- settings and keys ---------------------------------------------------------------------------
+
+
+def test_a_workspace_reads_its_own_variables_then_the_parents(tmp_path: Path):
+    (tmp_path / ".env").write_text("TAP_REPLIES__BETA_TUCO_API_KEY=from-dotenv\n")
+    project_ = make_project(tmp_path, ["acme", "beta"], environ={
+        "TAP_REPLIES_SMARTLEAD_API_KEY": "shared",
+        "TAP_REPLIES__ACME_SMARTLEAD_API_KEY": "acme-own",
+    })
+    assert project_.setting("tap-replies--acme", "smartlead.api_key") == "acme-own"
+    assert project_.setting("tap-replies--beta", "smartlead.api_key") == "shared"
+    assert project_.setting("tap-replies--beta", "tuco.api_key") == "from-dotenv"
+    assert project_.setting("target-postgres", "port") == 5432  # the setting's default value
+
+
+def test_workspaces_sharing_a_provider_key_share_one_pool(tmp_path: Path):
+    project_ = make_project(tmp_path, ["acme", "beta", "gamma", "delta"], environ={
+        "TAP_REPLIES__ACME_SMARTLEAD_API_KEY": "agency-key",
+        "TAP_REPLIES__BETA_SMARTLEAD_API_KEY": "agency-key",
+        "TAP_REPLIES__BETA_TUCO_API_KEY": "beta-tuco",
+        "TAP_REPLIES__GAMMA_TUCO_API_KEY": "beta-tuco",  # through beta, gamma joins acme's group
+        # The same key on another server is another rate budget.
+        "TAP_REPLIES__DELTA_SMARTLEAD_API_KEY": "agency-key",
+        "TAP_REPLIES__DELTA_SMARTLEAD_API_URL": "https://eu.example.invalid",
+    })
+    groups = key_groups(project_, project_.workspaces())
+    assert groups == {"acme": "acme+beta+gamma", "beta": "acme+beta+gamma",
+                      "gamma": "acme+beta+gamma", "delta": "delta"}
+    defs = definitions.build_definitions(project_)
+    keys = defs.resolve_asset_graph().get_all_asset_keys()
+    pools = {key.path[-1]: defs.resolve_assets_def(key).op.pool for key in keys}
+    shared = "provider-keys:acme+beta+gamma"
+    assert pools == {"acme": shared, "beta": shared, "gamma": shared,
+                     "delta": "provider-keys:delta"}
+    assert not any("agency-key" in pool or "beta-tuco" in pool for pool in pools.values())
+
+
+def test_a_key_shared_through_the_parents_variable_puts_every_workspace_in_one_pool(
+        tmp_path: Path):
+    names = [f"client_{i:02d}" for i in range(12)]
+    project_ = make_project(tmp_path, names, environ={"TAP_REPLIES_TUCO_API_KEY": "one-for-all"})
+    groups = set(key_groups(project_, project_.workspaces()).values())
+    assert len(groups) == 1
+    [group] = groups
+    assert group.startswith("client_00+11-more-")
+    assert len(group) < 40
+
+
+def test_the_instance_config_limits_every_pool_to_one_sync(tmp_path: Path):
+    home = sync_all.dagster_home(make_project(tmp_path))
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert instance.global_op_concurrency_default_limit == 1
+
+
+# -- Meltano's system database -------------------------------------------------------------------
+
+
+def test_state_goes_to_the_warehouse_unless_meltano_database_uri_names_postgres(tmp_path: Path):
+    warehouse = {"TARGET_POSTGRES_HOST": "db", "TARGET_POSTGRES_USER": "loader",
+                 "TARGET_POSTGRES_PASSWORD": "p@ss/word", "TARGET_POSTGRES_DATABASE": "raw"}
+    uri = assets.system_database_uri(make_project(tmp_path, environ=warehouse))
+    assert uri == ("postgresql+psycopg://loader:p%40ss%2Fword@db:5432/raw"
+                   "?options=-csearch_path%3Dmeltano")
+    explicit = "postgresql+psycopg://meltano@state-db/meltano"
+    assert assets.system_database_uri(make_project(
+        tmp_path, environ={**warehouse, "MELTANO_DATABASE_URI": explicit})) == explicit
+    with pytest.raises(ProjectError, match="not PostgreSQL"):
+        assets.system_database_uri(make_project(
+            tmp_path, environ={"MELTANO_DATABASE_URI": "sqlite:///.meltano/meltano.db"}))
+    with pytest.raises(ProjectError, match="TARGET_POSTGRES_HOST"):
+        assets.system_database_uri(make_project(tmp_path))
+
+
+def test_sync_all_names_a_missing_setup_in_one_line(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch):
+    make_project(tmp_path)
+    monkeypatch.setenv("MELTANO_PROJECT_ROOT", str(tmp_path))
+    for name in [k for k in os.environ if k.startswith(("TARGET_POSTGRES", "MELTANO_DATABASE"))]:
+        monkeypatch.delenv(name)
+    lines: list[str] = []
+    assert sync_all.sync_all(echo=lines.append) == 2
+    assert lines == [f"sync-all: no workspaces in {tmp_path}: add one with `python -m "
+                     "orchestration add <name>` (writes workspaces/<name>.meltano.yml)"]
+    MeltanoProject(tmp_path).add_workspace("acme")
+    lines.clear()
+    assert sync_all.sync_all(echo=lines.append) == 2
+    [line] = lines
+    assert "TARGET_POSTGRES_HOST" in line
+
+
+# -- reading Meltano's log -----------------------------------------------------------------------
+
+
+def test_the_taps_own_line_is_the_failure_and_a_wrong_key_is_not_worth_a_retry():
+    log = MeltanoLog()
+    log.feed(log_line("tap-replies: " + SMARTLEAD_LINE.format(status="401 Unauthorized"),
+                      name="tap-replies--acme", stdio="stderr"))
+    log.feed(log_line("Extractor failed", level="error"))
+    log.feed(log_line("Block run completed", exit_codes={"extractors": 1}))
+    assert log.failure_line(1) == SMARTLEAD_LINE.format(status="401 Unauthorized")
+    assert not log.retryable
+
+
+def test_an_outage_that_outlasted_the_taps_retries_is_worth_one_of_dagsters():
+    log = MeltanoLog()
+    log.feed(log_line("tap-replies: " + SMARTLEAD_LINE.format(status="503 Service Unavailable"),
+                      name="tap-replies--acme", stdio="stderr"))
+    assert log.retryable
+
+
+def test_invalid_settings_are_not_retried():
+    log = MeltanoLog()
+    log.feed(log_line("tap-replies: smartlead.requests_per_minute must be a positive number",
+                      name="tap-replies--acme", stdio="stderr"))
+    log.feed(log_line("Block run completed", exit_codes={"extractors": 2}))
+    assert not log.retryable
+
+
+def test_a_loader_failure_names_the_loader_and_its_last_line():
+    log = MeltanoLog()
+    log.feed(log_line("Traceback (most recent call last):", name="target-postgres",
+                      stdio="stderr"))
+    log.feed(log_line("psycopg.OperationalError: connection refused", name="target-postgres",
+                      stdio="stderr"))
+    log.feed(log_line("Loader failed", level="error"))
+    assert log.failure_line(1) == "target-postgres: psycopg.OperationalError: connection refused"
+    assert log.retryable
+
+
+def test_records_per_stream_come_from_the_taps_metrics():
+    log = MeltanoLog()
+    for count in (120, 5):
+        metric = {"type": "counter", "metric": "record_count", "value": count,
+                  "tags": {"stream": "tuco_replies"}}
+        log.feed(log_line(f"METRIC: {json.dumps(metric)}", name="tap-replies--acme",
+                          stdio="stderr"))
+    assert log.records == {"tuco_replies": 125}
+
+
+# -- the assets, with a stand-in meltano ---------------------------------------------------------
+
+STAND_IN_MELTANO = """\
+#!{python}
+# Answers like `meltano --log-format=json run …`: fails while the counter file says so.
+import json, os, sys
+from pathlib import Path
+if "upgrade" in sys.argv:
+    sys.exit(0)
+counter = Path(os.environ["STAND_IN_COUNTER"])
+calls = int(counter.read_text() or 0) + 1 if counter.exists() else 1
+counter.write_text(str(calls))
+failures = int(os.environ["STAND_IN_FAILURES"])
+def say(event, **fields):
+    print(json.dumps({{"event": event, **fields}}), flush=True)
+if calls <= failures:
+    say("tap-replies: " + os.environ["STAND_IN_LINE"], name="tap-replies--acme", stdio="stderr")
+    say("Extractor failed", level="error")
+    sys.exit(1)
+metric = {{"metric": "record_count", "value": 7, "tags": {{"stream": "tuco_replies"}}}}
+say("METRIC: " + json.dumps(metric), name="tap-replies--acme", stdio="stderr")
+"""
+
+
+@pytest.fixture
+def stand_in(tmp_path: Path, postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+             ) -> MeltanoProject:
+    """A one-workspace project whose `meltano` is the stand-in above."""
+    server = postgres.create_database("orchestration_units")
+    project_ = make_project(tmp_path, ["acme"])
+    meltano = tmp_path / "meltano"
+    meltano.write_text(STAND_IN_MELTANO.format(python=sys.executable))
+    meltano.chmod(0o755)
+    for name, value in {**server.env(), "MELTANO_BIN": str(meltano),
+                        "STAND_IN_COUNTER": str(tmp_path / "calls")}.items():
+        monkeypatch.setenv(name, value)
+    return project_
+
+
+def materialize_acme(project_: MeltanoProject) -> dg.ExecuteInProcessResult:
+    defs = definitions.build_definitions(
+        project_, retry_policy=dg.RetryPolicy(max_retries=2, delay=0.1,
+                                              backoff=dg.Backoff.EXPONENTIAL))
+    acme = defs.resolve_assets_def(dg.AssetKey(["workspaces", "acme"]))  # with its resources
+    with dg.DagsterInstance.ephemeral() as instance:
+        return dg.materialize([acme], instance=instance, raise_on_error=False)
+
+
+def attempts(result: dg.ExecuteInProcessResult) -> int:
+    return 1 + sum(e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY
+                   for e in result.all_events)
+
+
+def test_a_load_that_failed_on_an_outage_is_retried_and_then_materialises(
+        stand_in: MeltanoProject, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("STAND_IN_FAILURES", "1")
+    monkeypatch.setenv("STAND_IN_LINE", SMARTLEAD_LINE.format(status="503 Service Unavailable"))
+    result = materialize_acme(stand_in)
+    assert result.success
+    assert attempts(result) == 2
+    [materialization] = result.asset_materializations_for_node("workspaces__acme")
+    assert materialization.metadata["records_per_stream"].value == {"tuco_replies": 7}
+
+
+def test_a_wrong_key_fails_once_in_one_line_naming_the_workspace(
+        stand_in: MeltanoProject, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("STAND_IN_FAILURES", "9")
+    monkeypatch.setenv("STAND_IN_LINE", SMARTLEAD_LINE.format(status="401 Unauthorized"))
+    result = materialize_acme(stand_in)
+    assert not result.success
+    assert attempts(result) == 1
+    [failure] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    described = failure.step_failure_data.user_failure_data
+    assert described is not None
+    assert described.description == "workspace acme: " + SMARTLEAD_LINE.format(
+        status="401 Unauthorized")
+
+
+def test_an_unreachable_state_database_is_retried_and_then_named(
+        stand_in: MeltanoProject, monkeypatch: pytest.MonkeyPatch):
+    closed = socket_nobody_listens_on()
+    monkeypatch.setenv("MELTANO_DATABASE_URI", f"postgresql+psycopg://u@127.0.0.1:{closed}/d")
+    monkeypatch.setenv("STAND_IN_FAILURES", "0")
+    result = materialize_acme(stand_in)
+    assert not result.success
+    assert attempts(result) == 3  # the first try and max_retries=2
+    [failure] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    described = failure.step_failure_data.user_failure_data
+    assert described is not None
+    assert described.description.startswith(
+        "workspace acme: Meltano's system database (PostgreSQL) is unreachable: ")
+
+
+def test_a_missing_meltano_is_named_in_one_line_and_not_retried(
+        stand_in: MeltanoProject, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setenv("MELTANO_BIN", str(tmp_path / "no-such-meltano"))
+    monkeypatch.setenv("STAND_IN_FAILURES", "0")
+    result = materialize_acme(stand_in)
+    assert attempts(result) == 1
+    [failure] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    described = failure.step_failure_data.user_failure_data
+    assert described is not None
+    assert described.description.startswith(
+        f"workspace acme: cannot start {tmp_path / 'no-such-meltano'}: No such file")
+
+
+def socket_nobody_listens_on() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+# -- the job, the schedule, the marts ------------------------------------------------------------
+
+
+def test_the_code_location_has_one_asset_per_workspace_and_the_marts_after_them(tmp_path: Path):
+    defs = definitions.build_definitions(make_project(tmp_path, ["acme", "beta"], dbt=True))
+    graph = defs.resolve_asset_graph()
+    workspaces = {dg.AssetKey(["workspaces", n]) for n in ("acme", "beta")}
+    marts = {dg.AssetKey(["analytics", m]) for m in assets.MARTS}
+    assert set(graph.get_all_asset_keys()) == workspaces | marts
+    for mart in marts:
+        assert graph.get(mart).parent_keys == workspaces
+    assert defs.resolve_job_def("sync_workspaces").asset_layer.selected_asset_keys == workspaces
+    for key in workspaces:
+        assert defs.resolve_assets_def(key).op.retry_policy == assets.RETRY
+
+
+def test_without_the_dbt_utility_there_are_loads_but_no_marts(tmp_path: Path):
+    defs = definitions.build_definitions(make_project(tmp_path, ["acme"]))
+    assert [k.path for k in defs.resolve_asset_graph().get_all_asset_keys()] == [
+        ["workspaces", "acme"]]
+
+
+def test_the_schedule_runs_every_15_minutes_and_skips_while_a_sync_is_running(tmp_path: Path):
+    defs = definitions.build_definitions(make_project(tmp_path, ["acme"]))
+    schedule = defs.resolve_schedule_def("sync_workspaces_every_15_minutes")
+    assert schedule.cron_schedule == "*/15 * * * *"
+    assert schedule.job_name == "sync_workspaces"
+    with dg.instance_for_test() as instance:
+        assert isinstance(schedule(dg.build_schedule_context(instance)), dg.RunRequest)
+        instance.add_run(dg.DagsterRun(job_name="sync_workspaces",
+                                       status=dg.DagsterRunStatus.STARTED))
+        skipped = schedule(dg.build_schedule_context(instance))
+        assert isinstance(skipped, dg.SkipReason)
+        assert "still syncing" in str(skipped.skip_message)
+
+
+def test_the_marts_build_once_the_loads_are_done_even_when_one_failed(tmp_path: Path):
+    defs = definitions.build_definitions(make_project(tmp_path, ["acme", "beta"], dbt=True))
+    with dg.DagsterInstance.ephemeral() as instance:
+        first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        assert first.total_requested == 0
+        # acme loaded; beta failed (no materialization): the marts do not wait for beta.
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(asset_key=dg.AssetKey(["workspaces", "acme"])))
+        second = dg.evaluate_automation_conditions(defs=defs, instance=instance,
+                                                   cursor=first.cursor)
+        assert second.total_requested == len(assets.MARTS)
+        third = dg.evaluate_automation_conditions(defs=defs, instance=instance,
+                                                  cursor=second.cursor)
+        assert third.total_requested == 0  # nothing new since
+
+
+def test_the_dbt_vars_name_each_workspace_and_its_schema():
+    assert json.loads(assets.dbt_vars([Workspace("acme"), Workspace("beta")])) == {
+        "tap_replies_workspaces": [{"name": "acme", "schema": "tap_replies__acme"},
+                                   {"name": "beta", "schema": "tap_replies__beta"}]}
+
