@@ -421,7 +421,5 @@ def _parse_env_value(raw: str, schema: dict[str, t.Any]) -> t.Any:
     return raw
 
 
-logging.getLogger("backoff").setLevel(logging.CRITICAL)
-
 if __name__ == "__main__":
     TapReplies.cli()

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from tap_replies.sandbox import Sandbox
+from tap_replies.tap import TapReplies
+from tests.clock import FakeClock, tap_on
 from tests.elt_scenario import Scenario, duckdb_scenario, require_plugins
 from tests.postgres_cluster import PostgresServer, postgres_server
 
@@ -17,6 +19,18 @@ def sandbox() -> t.Iterator[Sandbox]:
     """A fresh sandbox per test: tests may add activity, switch shapes or inject faults."""
     with Sandbox(seed=7, scale=1) as server:
         yield server
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    """The fake clock `fast_tap` runs on: read `fake_clock.slept` for the waits the tap honoured."""
+    return FakeClock()
+
+
+@pytest.fixture
+def fast_tap(fake_clock: FakeClock) -> type[TapReplies]:
+    """A TapReplies subclass on `fake_clock`: pacing and retry waits cost no time."""
+    return tap_on(fake_clock)
 
 
 @pytest.fixture(scope="session")

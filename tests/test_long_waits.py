@@ -25,40 +25,17 @@ from singer_sdk.exceptions import ConfigValidationError
 from tap_replies.providers.base import ProviderError
 from tap_replies.sandbox.core import Response
 from tap_replies.tap import TapReplies
+from tests.clock import FAKE_CLOCK_CLI
 from tests.syncing import SyncResult, parse_messages, run_tap
 
 REPO = Path(__file__).resolve().parent.parent
 STREAM = "tuco_replies"
 
-INSTANT_CLI = """
-from tap_replies.tap import TapReplies
-class InstantClock:
-    now = 0.0
-    def monotonic(self):
-        return self.now
-    def sleep(self, seconds):
-        self.now += max(0.0, seconds)
-TapReplies.clock = InstantClock()
-TapReplies.cli()
-"""
-
-
-class InstantClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += max(0.0, seconds)
-
-
 def run_instant_cli(config: dict[str, t.Any]) -> SyncResult:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp, "config.json")
         path.write_text(json.dumps(config))
-        proc = subprocess.run([sys.executable, "-c", INSTANT_CLI, "--config", str(path)],
+        proc = subprocess.run([sys.executable, "-c", FAKE_CLOCK_CLI, "--config", str(path)],
                               capture_output=True, text=True, timeout=120, cwd=REPO,
                               env={**os.environ, "PYTHONPATH": str(REPO)})
     return SyncResult(parse_messages(proc.stdout), stderr=proc.stderr, stdout=proc.stdout,
@@ -107,33 +84,30 @@ def test_an_hour_long_wait_checkpoints_and_stops_with_the_time_to_resume(sandbox
 
 
 @pytest.mark.parametrize("header", ["Retry-After (date)", "x-ratelimit-reset"])
-def test_every_form_of_a_long_wait_stops_the_sync(sandbox, header):
+def test_every_form_of_a_long_wait_stops_the_sync(sandbox, header, fast_tap, fake_clock):
     first_page_then(sandbox, rate_limited(header, 3600))
     asked_at = dt.datetime.now(dt.timezone.utc)
-    tap_class = type("InstantTap", (TapReplies,), {"clock": InstantClock()})
     with pytest.raises(ProviderError) as caught:
-        run_tap({"tuco": sandbox.tap_config()["tuco"]}, tap_class=tap_class)
+        run_tap({"tuco": sandbox.tap_config()["tuco"]}, tap_class=fast_tap)
     assert f"({header.split(' ')[0]}), more than max_wait_seconds (300)" in str(caught.value)
     assert abs((resume_time(str(caught.value)) - asked_at).total_seconds() - 3600) < 120
-    assert tap_class.clock.now == 0.0  # not a second waited
+    assert fake_clock.slept == 0.0  # not a second waited
     assert len(sandbox.requests_for("tuco", "/api/replies")) == 2
 
 
-def test_a_wait_up_to_max_wait_seconds_is_waited_out(sandbox):
+def test_a_wait_up_to_max_wait_seconds_is_waited_out(sandbox, fast_tap, fake_clock):
     first_page_then(sandbox, rate_limited("Retry-After", 3600), times=1)
-    tap_class = type("InstantTap", (TapReplies,), {"clock": InstantClock()})
     result = run_tap({"tuco": sandbox.tap_config()["tuco"], "max_wait_seconds": 3600},
-                     tap_class=tap_class)
+                     tap_class=fast_tap)
     assert len(result.records[STREAM]) == len(sandbox.ground_truth()[STREAM])
-    assert 3600 <= tap_class.clock.now < 3700
+    assert 3600 <= fake_clock.slept < 3700
 
 
-def test_the_default_cap_is_300_seconds(sandbox):
+def test_the_default_cap_is_300_seconds(sandbox, fast_tap, fake_clock):
     first_page_then(sandbox, rate_limited("Retry-After", 290), times=1)
-    tap_class = type("InstantTap", (TapReplies,), {"clock": InstantClock()})
-    result = run_tap({"tuco": sandbox.tap_config()["tuco"]}, tap_class=tap_class)
+    result = run_tap({"tuco": sandbox.tap_config()["tuco"]}, tap_class=fast_tap)
     assert len(result.records[STREAM]) == len(sandbox.ground_truth()[STREAM])
-    assert tap_class.clock.now >= 290
+    assert fake_clock.slept >= 290
 
 
 def test_a_negative_max_wait_seconds_is_a_configuration_error(sandbox):

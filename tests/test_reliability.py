@@ -30,54 +30,16 @@ from tap_replies.providers.base import parse_timestamp
 from tap_replies.sandbox import Sandbox
 from tap_replies.sandbox.core import Response
 from tap_replies.tap import TapReplies
+from tests.clock import FAKE_CLOCK_CLI
 from tests.syncing import SyncResult, parse_messages, run_tap
 
 REPO = Path(__file__).resolve().parent.parent
 TUCO_KEY = "tuco_sk_sandbox_5d1e88b2"
 
 
-class InstantClock:
-    """Monotonic time that jumps forward instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            self.now += seconds
-            self.slept += seconds
-
-
-def instant_tap() -> type[TapReplies]:
-    class InstantTap(TapReplies):
-        pass
-
-    InstantTap.clock = InstantClock()
-    return InstantTap
-
-
-# The real CLI, with the clock swapped before click parses anything: retries cost no time.
-INSTANT_CLI = """
-import sys
-from tap_replies.tap import TapReplies
-class InstantClock:
-    now = 0.0
-    def monotonic(self):
-        return self.now
-    def sleep(self, seconds):
-        self.now += max(0.0, seconds)
-TapReplies.clock = InstantClock()
-TapReplies.cli()
-"""
-
-
 def cli_command(config_path: Path, *, instant: bool, state_path: Path | None = None,
                 catalog_path: Path | None = None) -> list[str]:
-    launcher = ["-c", INSTANT_CLI] if instant else ["-m", "tap_replies"]
+    launcher = ["-c", FAKE_CLOCK_CLI] if instant else ["-m", "tap_replies"]
     command = [sys.executable, *launcher, "--config", str(config_path)]
     if state_path is not None:
         command += ["--state", str(state_path)]
@@ -126,10 +88,9 @@ def last_line(stderr: str) -> str:
 # -- 1. faults --------------------------------------------------------------------------------
 
 
-def test_a_sync_with_many_injected_faults_returns_exactly_the_ground_truth():
+def test_a_sync_with_many_injected_faults_returns_exactly_the_ground_truth(fast_tap, fake_clock):
     with Sandbox(seed=11, scale=2, fault_rate=0.15) as sandbox:
-        tap_class = instant_tap()
-        result = run_tap(sandbox.tap_config(max_retries=12), tap_class=tap_class)
+        result = run_tap(sandbox.tap_config(max_retries=12), tap_class=fast_tap)
         statuses = Counter(entry.status for entry in sandbox.request_log)
         truth = sandbox.ground_truth()
         primary_keys = sandbox.primary_keys()
@@ -142,7 +103,7 @@ def test_a_sync_with_many_injected_faults_returns_exactly_the_ground_truth():
             stream
     # The truncated fault's body holds records with id "cut": none of them got through.
     assert not any(r.get("id") == "cut" for rs in result.records.values() for r in rs)
-    assert tap_class.clock.slept > 0  # backoff happened, on the injected clock
+    assert fake_clock.slept > 0  # backoff happened, on the injected clock
 
 
 @pytest.mark.parametrize(
@@ -160,27 +121,27 @@ def test_the_sandbox_faults_raise_what_the_tap_retries(sandbox, fault, raised):
 
 
 @pytest.mark.parametrize("fault", ["reset", "truncated", "timeout", "502", "504"])
-def test_each_transport_fault_is_retried_and_yields_nothing_extra(sandbox, fault):
+def test_each_transport_fault_is_retried_and_yields_nothing_extra(sandbox, fault, fast_tap):
     sandbox.override("tuco", "/api/replies", fault, times=1 if fault == "timeout" else 2)
     config = {"tuco": sandbox.tap_config()["tuco"], "request_timeout": 1}
-    result = run_tap(config, tap_class=instant_tap())
+    result = run_tap(config, tap_class=fast_tap)
     truth = keys_of(sandbox.ground_truth()["tuco_replies"], ["leadId"])
     assert sorted(keys_of(result.records["tuco_replies"], ["leadId"])) == sorted(truth)
 
 
 @pytest.mark.parametrize("header", ["Retry-After: date", "Retry-After: seconds",
                                     "x-ratelimit-reset: epoch", "x-ratelimit-reset: seconds"])
-def test_a_429_waits_as_long_as_the_server_asks_on_the_taps_clock(sandbox, header):
+def test_a_429_waits_as_long_as_the_server_asks_on_the_taps_clock(sandbox, header, fast_tap,
+                                                                   fake_clock):
     name, kind = header.split(": ")
     now = time.time()
     value = {"date": email.utils.formatdate(now + 40, usegmt=True), "seconds": "40",
              "epoch": str(int(now + 40))}[kind]
     sandbox.override("tuco", "/api/replies", Response(429, {"error": "Rate limit exceeded"},
                                                       {name: value}))
-    tap_class = instant_tap()
-    result = run_tap({"tuco": sandbox.tap_config()["tuco"]}, tap_class=tap_class)
+    result = run_tap({"tuco": sandbox.tap_config()["tuco"]}, tap_class=fast_tap)
     assert len(result.records["tuco_replies"]) == len(sandbox.ground_truth()["tuco_replies"])
-    assert 38.0 <= tap_class.clock.now <= 42.0  # the whole wait, no more (no backoff on top)
+    assert 38.0 <= fake_clock.slept <= 42.0  # the whole wait, no more (no backoff on top)
 
 
 # -- 2. rate limits ---------------------------------------------------------------------------
@@ -484,7 +445,7 @@ BAD_INPUT: dict[str, Case] = {
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUT.values()), ids=list(BAD_INPUT))
-def test_bad_input(sandbox, caplog, case):
+def test_bad_input(sandbox, caplog, case, fast_tap):
     """Settings and auth problems fail fast, as one line from the real CLI; odd data is kept
     (checked in process, where it is quicker) unless a record has no primary key."""
     block = dict(sandbox.tap_config()[case.provider])
@@ -513,7 +474,7 @@ def test_bad_input(sandbox, caplog, case):
     else:
         assert case.check is not None
         with caplog.at_level(logging.INFO):
-            result = run_tap(config, tap_class=instant_tap())
+            result = run_tap(config, tap_class=fast_tap)
         result.stderr = caplog.text
         case.check(result, sandbox)
 

@@ -33,24 +33,9 @@ from tap_replies.providers.base import (
 from tap_replies.providers.newest_first import _Window, merge_ranges
 from tap_replies.sandbox.core import ServerBucket
 from tap_replies.tap import TapReplies
+from tests.clock import FakeClock
 
 UTC = dt.timezone.utc
-
-
-class FakeClock:
-    """Monotonic time that only moves when someone sleeps (or the test says so)."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            self.sleeps.append(seconds)
-            self.now += seconds
 
 
 def response(status: int, body: bytes = b"{}", headers: dict[str, str] | None = None,
@@ -185,19 +170,14 @@ class UnitStream(ProviderStream):
 
 
 @pytest.fixture
-def unit_stream() -> tuple[UnitStream, FakeClock]:
-    clock = FakeClock()
-
-    class FakeClockTap(TapReplies):
-        pass
-
-    FakeClockTap.clock = clock
-    tap = FakeClockTap(
+def unit_stream(fast_tap: type[TapReplies], fake_clock: FakeClock
+                ) -> tuple[UnitStream, FakeClock]:
+    tap = fast_tap(
         config={"tuco": {"api_key": "tuco_unit_key_0001", "api_url": "http://127.0.0.1:9",
                          "requests_per_minute": 60}, "max_retries": 3},
         parse_env_config=False,
     )
-    return UnitStream(tap=tap), clock
+    return UnitStream(tap=tap), fake_clock
 
 
 def failing(*errors: BaseException) -> t.Callable[[], str]:

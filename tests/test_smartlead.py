@@ -27,23 +27,6 @@ STREAMS = ("smartlead_campaigns", "smartlead_campaign_leads", "smartlead_inbox_r
 LEADS_PATH = "/api/v1/campaigns/{}/leads"
 
 
-class FakeClock:
-    """Pacing and retry waits pass instantly."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += max(0.0, seconds)
-
-
-class FastTap(TapReplies):
-    clock = FakeClock()
-
-
 # -- helpers --------------------------------------------------------------------------------
 
 
@@ -70,14 +53,15 @@ def inbox_requests(sandbox: Sandbox) -> list[t.Any]:
     return sandbox.requests_for("smartlead", "/master-inbox/inbox-replies")
 
 
-def run_until_failure(config: dict[str, t.Any], state: dict[str, t.Any] | None = None
+def run_until_failure(tap_class: type[TapReplies], config: dict[str, t.Any],
+                      state: dict[str, t.Any] | None = None
                       ) -> tuple[SyncResult, BaseException | None]:
     """Like `run_tap`, but a sync that fails still returns what it wrote before failing."""
     stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
     failure: BaseException | None = None
     with redirect_stdout(stdout), redirect_stderr(io.StringIO()):
         try:
-            FastTap(config=config, state=state, parse_env_config=False).sync_all()
+            tap_class(config=config, state=state, parse_env_config=False).sync_all()
         except ProviderError as exc:
             failure = exc
         sys.stdout.flush()
@@ -99,8 +83,8 @@ def multi_page_campaign(sandbox: Sandbox) -> int:
 # -- full sync ------------------------------------------------------------------------------
 
 
-def test_full_sync_equals_ground_truth_for_every_stream(sandbox):
-    result = run_tap(smartlead_config(sandbox), tap_class=FastTap)
+def test_full_sync_equals_ground_truth_for_every_stream(sandbox, fast_tap):
+    result = run_tap(smartlead_config(sandbox), tap_class=fast_tap)
     truth, keys = sandbox.ground_truth(), sandbox.primary_keys()
     for stream in STREAMS:
         emitted = by_key(result.records[stream], keys[stream])
@@ -109,8 +93,8 @@ def test_full_sync_equals_ground_truth_for_every_stream(sandbox):
     assert all("campaign_id" in r for r in result.records["smartlead_campaign_leads"])
 
 
-def test_nested_lead_fields_keep_their_structure(sandbox):
-    result = run_tap(smartlead_config(sandbox), tap_class=FastTap)
+def test_nested_lead_fields_keep_their_structure(sandbox, fast_tap):
+    result = run_tap(smartlead_config(sandbox), tap_class=fast_tap)
     leads = result.records["smartlead_campaign_leads"]
     assert all(set(r["email_stats"]) == {"is_opened", "is_clicked", "is_replied", "is_bounced"}
                for r in leads)
@@ -119,8 +103,8 @@ def test_nested_lead_fields_keep_their_structure(sandbox):
     assert any(r["custom_fields"] == {} for r in leads)
 
 
-def test_inbox_reply_time_is_a_top_level_field_and_the_bookmark(sandbox):
-    result = run_tap(smartlead_config(sandbox), tap_class=FastTap)
+def test_inbox_reply_time_is_a_top_level_field_and_the_bookmark(sandbox, fast_tap):
+    result = run_tap(smartlead_config(sandbox), tap_class=fast_tap)
     replies = result.records["smartlead_inbox_replies"]
     assert all(r["received_at"] == r["last_message"]["received_at"] for r in replies)
     bookmark = result.final_state["bookmarks"]["smartlead_inbox_replies"]
@@ -128,8 +112,8 @@ def test_inbox_reply_time_is_a_top_level_field_and_the_bookmark(sandbox):
     assert bookmark["replication_key_value"].startswith(newest.rstrip("Z"))
 
 
-def test_leads_pages_stop_on_total_and_never_ask_for_more_than_100(sandbox):
-    run_tap(smartlead_config(sandbox), tap_class=FastTap)
+def test_leads_pages_stop_on_total_and_never_ask_for_more_than_100(sandbox, fast_tap):
+    run_tap(smartlead_config(sandbox), tap_class=fast_tap)
     em = emulator(sandbox)
     assert all(int(r.query["limit"][0]) <= 100 for r in leads_requests(sandbox))
     for campaign_id, leads in em.leads.items():
@@ -141,8 +125,8 @@ def test_leads_pages_stop_on_total_and_never_ask_for_more_than_100(sandbox):
     assert len(em.leads[em.full_page_campaign_id]) == 100
 
 
-def test_inbox_pages_are_twenty_newest_first_and_stop_on_total_count(sandbox):
-    result = run_tap(smartlead_config(sandbox), tap_class=FastTap)
+def test_inbox_pages_are_twenty_newest_first_and_stop_on_total_count(sandbox, fast_tap):
+    result = run_tap(smartlead_config(sandbox), tap_class=fast_tap)
     bodies = [r.body for r in inbox_requests(sandbox)]
     total = len(result.records["smartlead_inbox_replies"])
     assert [b["offset"] for b in bodies] == list(range(0, total, 20))
@@ -152,9 +136,9 @@ def test_inbox_pages_are_twenty_newest_first_and_stop_on_total_count(sandbox):
     assert upper.endswith("Z")
 
 
-def test_start_date_is_the_inbox_lower_bound(sandbox):
+def test_start_date_is_the_inbox_lower_bound(sandbox, fast_tap):
     start = "2026-05-01T00:00:00Z"
-    result = run_tap({**smartlead_config(sandbox), "start_date": start}, tap_class=FastTap)
+    result = run_tap({**smartlead_config(sandbox), "start_date": start}, tap_class=fast_tap)
     assert all(r.body["filters"]["replyTimeBetween"][0] == start for r in inbox_requests(sandbox))
     truth = [r["id"] for r in sandbox.ground_truth()["smartlead_inbox_replies"]
              if r["received_at"] >= start]
@@ -164,15 +148,15 @@ def test_start_date_is_the_inbox_lower_bound(sandbox):
 # -- incremental ----------------------------------------------------------------------------
 
 
-def test_sync_after_activity_emits_new_replies_and_changed_leads_only(sandbox):
+def test_sync_after_activity_emits_new_replies_and_changed_leads_only(sandbox, fast_tap):
     config = smartlead_config(sandbox)
-    first = run_tap(config, tap_class=FastTap)
+    first = run_tap(config, tap_class=fast_tap)
     em = emulator(sandbox)
     before = by_key(first.records["smartlead_campaign_leads"], ("campaign_id", "id"))
     added = em.add_activity(5)
     sandbox.clear_log()
 
-    second = run_tap(config, state=copy.deepcopy(first.final_state), tap_class=FastTap)
+    second = run_tap(config, state=copy.deepcopy(first.final_state), tap_class=fast_tap)
 
     truth, keys = sandbox.ground_truth(), sandbox.primary_keys()
     new_replies = {r["id"] for r in truth["smartlead_inbox_replies"]} - {
@@ -199,10 +183,10 @@ def test_sync_after_activity_emits_new_replies_and_changed_leads_only(sandbox):
         assert all(r.query.get("event_time_gt") for r in leads_requests(sandbox, campaign_id))
 
 
-def test_leads_bookmark_is_the_sync_start_and_first_syncs_have_no_filter(sandbox):
+def test_leads_bookmark_is_the_sync_start_and_first_syncs_have_no_filter(sandbox, fast_tap):
     em = emulator(sandbox)
     before = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    first = run_tap(smartlead_config(sandbox), tap_class=FastTap)
+    first = run_tap(smartlead_config(sandbox), tap_class=fast_tap)
     assert not any("event_time_gt" in r.query for r in leads_requests(sandbox))
     bookmarks = {p["context"]["campaign_id"]: p for p in
                  first.final_state["bookmarks"]["smartlead_campaign_leads"]["partitions"]}
@@ -215,20 +199,20 @@ def test_leads_bookmark_is_the_sync_start_and_first_syncs_have_no_filter(sandbox
         assert before <= bookmark <= dt.datetime.fromtimestamp(first_request.at, dt.timezone.utc)
 
 
-def test_killed_leads_sync_resumes_at_the_checkpoint_offset(sandbox):
+def test_killed_leads_sync_resumes_at_the_checkpoint_offset(sandbox, fast_tap):
     config = smartlead_config(sandbox)
     em = emulator(sandbox)
     campaign_id = multi_page_campaign(sandbox)
     em.fail_leads_once[(campaign_id, 100)] = 403  # the run dies asking for the second page
 
-    killed, failure = run_until_failure(config)
+    killed, failure = run_until_failure(fast_tap, config)
     assert isinstance(failure, ProviderError)
     checkpoint = partition_state(killed.final_state, campaign_id)
     assert checkpoint["resume"]["offset"] == 100
     assert "event_time_gt" not in checkpoint  # the bookmark waits for the last page
     sandbox.clear_log()
 
-    resumed, failure = run_until_failure(config, state=copy.deepcopy(killed.final_state))
+    resumed, failure = run_until_failure(fast_tap, config, state=copy.deepcopy(killed.final_state))
     assert failure is None
     requested = leads_requests(sandbox, campaign_id)
     assert int(requested[0].query["offset"][0]) == 100
@@ -241,7 +225,7 @@ def test_killed_leads_sync_resumes_at_the_checkpoint_offset(sandbox):
     assert done["event_time_gt"] == checkpoint["resume"]["sync_started_at"]
 
 
-def test_a_lead_deleted_mid_read_hides_no_other_lead_even_across_a_kill(sandbox):
+def test_a_lead_deleted_mid_read_hides_no_other_lead_even_across_a_kill(sandbox, fast_tap):
     config = smartlead_config(sandbox)
     em = emulator(sandbox)
     campaign_id = multi_page_campaign(sandbox)
@@ -256,11 +240,11 @@ def test_a_lead_deleted_mid_read_hides_no_other_lead_even_across_a_kill(sandbox)
     sandbox.override("smartlead", f"/campaigns/{campaign_id}/leads",
                      delete_after_the_first_page, times=1)
     em.fail_leads_once[(campaign_id, 99)] = 403  # dies on the page that steps back a place
-    killed, failure = run_until_failure(config)
+    killed, failure = run_until_failure(fast_tap, config)
     assert isinstance(failure, ProviderError)
     assert partition_state(killed.final_state, campaign_id)["resume"]["offset"] == 99
 
-    resumed, failure = run_until_failure(config, state=copy.deepcopy(killed.final_state))
+    resumed, failure = run_until_failure(fast_tap, config, state=copy.deepcopy(killed.final_state))
     assert failure is None
     emitted = {r["id"] for run in (killed, resumed) for r in run.records["smartlead_campaign_leads"]
                if r["campaign_id"] == campaign_id}
@@ -270,10 +254,10 @@ def test_a_lead_deleted_mid_read_hides_no_other_lead_even_across_a_kill(sandbox)
 # -- campaign filter ------------------------------------------------------------------------
 
 
-def test_campaign_ids_go_to_the_inbox_in_chunks_of_at_most_five(sandbox):
+def test_campaign_ids_go_to_the_inbox_in_chunks_of_at_most_five(sandbox, fast_tap):
     em = emulator(sandbox)
     chosen = sorted(em.leads)[:7]
-    result = run_tap(smartlead_config(sandbox, campaign_ids=chosen), tap_class=FastTap)
+    result = run_tap(smartlead_config(sandbox, campaign_ids=chosen), tap_class=fast_tap)
 
     series = {tuple(r.body["filters"]["campaignId"]) for r in inbox_requests(sandbox)}
     assert len(series) == 2
@@ -295,23 +279,23 @@ def test_campaign_ids_go_to_the_inbox_in_chunks_of_at_most_five(sandbox):
             result.final_state["bookmarks"]["smartlead_inbox_replies"]["partitions"]} == series
 
 
-def test_a_campaign_id_not_in_the_account_is_named_in_a_warning(sandbox, caplog):
+def test_a_campaign_id_not_in_the_account_is_named_in_a_warning(sandbox, caplog, fast_tap):
     real = sorted(emulator(sandbox).leads)[0]
     with caplog.at_level("WARNING"):
-        result = run_tap(smartlead_config(sandbox, campaign_ids=[real, 4242]), tap_class=FastTap)
+        result = run_tap(smartlead_config(sandbox, campaign_ids=[real, 4242]), tap_class=fast_tap)
     assert [c["id"] for c in result.records["smartlead_campaigns"]] == [real]
     assert any("4242" in r.getMessage() and "smartlead.campaign_ids" in r.getMessage()
                for r in caplog.records)
 
 
-def test_fetch_message_history_is_passed_through_and_in_the_schema(sandbox):
-    result = run_tap(smartlead_config(sandbox, fetch_message_history=True), tap_class=FastTap)
+def test_fetch_message_history_is_passed_through_and_in_the_schema(sandbox, fast_tap):
+    result = run_tap(smartlead_config(sandbox, fetch_message_history=True), tap_class=fast_tap)
     assert all(r.query["fetch_message_history"] == ["true"] for r in inbox_requests(sandbox))
     replies = result.records["smartlead_inbox_replies"]
     assert replies
     assert all(isinstance(r["history"], list) and r["history"] for r in replies)
     assert {"id", "type", "body", "time"} <= set(replies[0]["history"][0])  # kept whole
-    schema = FastTap(config=smartlead_config(sandbox, fetch_message_history=True),
+    schema = fast_tap(config=smartlead_config(sandbox, fetch_message_history=True),
                      parse_env_config=False).streams["smartlead_inbox_replies"].schema
     assert "history" in schema["properties"]
 
@@ -319,8 +303,8 @@ def test_fetch_message_history_is_passed_through_and_in_the_schema(sandbox):
 # -- catalog --------------------------------------------------------------------------------
 
 
-def test_catalog_declares_leads_incremental_without_a_replication_key(sandbox):
-    tap = FastTap(config=smartlead_config(sandbox), parse_env_config=False)
+def test_catalog_declares_leads_incremental_without_a_replication_key(sandbox, fast_tap):
+    tap = fast_tap(config=smartlead_config(sandbox), parse_env_config=False)
     entries = {e["tap_stream_id"]: e for e in tap.catalog_dict["streams"]}
     leads = entries["smartlead_campaign_leads"]
     assert leads["replication_method"] == "INCREMENTAL"
@@ -358,7 +342,7 @@ def test_api_key_never_appears_in_any_output_at_debug_with_faults():
     assert key not in json.dumps(result.states)
 
 
-def test_api_key_never_appears_in_debug_logs_of_a_faulty_full_sync_in_process():
+def test_api_key_never_appears_in_debug_logs_of_a_faulty_full_sync_in_process(fast_tap):
     """Every campaign and many more faults than the CLI run, on the fake clock."""
     buffer = io.StringIO()
     handler = logging.StreamHandler(buffer)
@@ -368,7 +352,7 @@ def test_api_key_never_appears_in_debug_logs_of_a_faulty_full_sync_in_process():
     root.setLevel(logging.DEBUG)
     try:
         with Sandbox(seed=11, scale=1, fault_rate=0.3) as faulty:
-            result = run_tap({**smartlead_config(faulty), "max_retries": 20}, tap_class=FastTap)
+            result = run_tap({**smartlead_config(faulty), "max_retries": 20}, tap_class=fast_tap)
             faults = [r for r in faulty.requests_for("smartlead") if r.status != 200]
     finally:
         root.removeHandler(handler)
@@ -390,10 +374,10 @@ def test_api_key_stays_out_of_connection_errors_at_debug():
     assert key not in result.stdout + result.stderr
 
 
-def test_an_auth_failure_names_the_setting_not_the_key(sandbox):
+def test_an_auth_failure_names_the_setting_not_the_key(sandbox, fast_tap):
     wrong_key = "sl_wrong_key_that_must_stay_secret"
     with pytest.raises(ProviderError) as failure:
-        run_tap(smartlead_config(sandbox, api_key=wrong_key), tap_class=FastTap)
+        run_tap(smartlead_config(sandbox, api_key=wrong_key), tap_class=fast_tap)
     message = str(failure.value)
     assert "401" in message
     assert "smartlead.api_key" in message
@@ -480,7 +464,7 @@ def test_sandbox_categories_and_history(api):
     assert page["messages"][0]["history"]
 
 
-def test_a_thread_leaving_the_inbox_window_mid_sync_hides_no_reply(sandbox):
+def test_a_thread_leaving_the_inbox_window_mid_sync_hides_no_reply(sandbox, fast_tap):
     listed = sandbox.ground_truth()["smartlead_inbox_replies"]
     listed.sort(key=lambda m: m["received_at"], reverse=True)
     mover = listed[5]["id"]  # on the first page; replies again once that page is read
@@ -493,7 +477,7 @@ def test_a_thread_leaving_the_inbox_window_mid_sync_hides_no_reply(sandbox):
         return body
 
     sandbox.override("smartlead", "inbox-replies", reply_again_after_the_first_page, times=None)
-    first = run_tap(smartlead_config(sandbox), tap_class=FastTap)
+    first = run_tap(smartlead_config(sandbox), tap_class=fast_tap)
     sandbox.clear_overrides()
     emitted = [r["id"] for r in first.records["smartlead_inbox_replies"]]
     assert len(emitted) == len(set(emitted))  # what was read twice is dropped as a repeat

@@ -72,7 +72,6 @@ class TokenBucket:
         # Theoretical arrival time: when the next request would be due at the steady pace.
         self._tat = self.clock.monotonic()
         self._paused_until = 0.0
-        self.seconds_waited = 0.0
 
     @property
     def unlimited(self) -> bool:
@@ -115,5 +114,4 @@ class TokenBucket:
                 wait = due - now
             sleep(wait)
             waited += wait
-        self.seconds_waited += waited
         return waited

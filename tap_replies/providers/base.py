@@ -273,10 +273,6 @@ class ProviderStream(RESTStream[t.Any]):
         return t.cast("ProviderRuntime", self._tap.provider_runtime(self.provider))  # type: ignore[attr-defined]
 
     @property
-    def provider_settings(self) -> t.Mapping[str, t.Any]:
-        return self.runtime.settings
-
-    @property
     @override
     def url_base(self) -> str:
         return self.runtime.api_url

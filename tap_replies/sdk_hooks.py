@@ -1,0 +1,59 @@
+"""Every private singer-sdk name tap-replies overrides, calls, reads or sets, and why.
+
+A private name can change in any SDK release without a deprecation warning, so each one is listed
+here, once, and tests/test_sdk_hooks.py fails loudly when the installed SDK no longer has it (or,
+where we override it, when its parameters change). Use a public hook wherever one serves; add a
+private one only with a line below saying why none does.
+
+- `Stream._tap` (read by `ProviderStream.runtime`): a stream reaches the tap's shared per-provider
+  runtime (one token bucket, retry policy and stats per provider) through it. singer-sdk 0.54
+  gives a stream no public reference to its tap.
+- `RESTStream._requests_session` (read and replaced by `ProviderStream.requests_session`): the
+  public `requests_session` property is overridden to hand out the pacing, redacting session;
+  the SDK's constructor already stores a plain session in this slot, and there is no public
+  session factory to make it ours instead, so the slot is replaced once and read for its stats.
+- `Stream._write_state_message()` (called after every page, after a finished window, and before
+  stopping on a wait longer than max_wait_seconds): the SDK writes STATE only every
+  `STATE_MSG_FREQUENCY` records and at a stream's end; there is no public "checkpoint now", and
+  a checkpoint per page is what makes a killed sync resume where it stopped.
+- `StreamStateManager.is_flushed` (set False before `_write_state_message`): the resume note is
+  written into the partition's state dict directly (`get_context_state`), which the SDK does not
+  notice; clearing the flag is how it learns the state changed. No public setter exists.
+- `Stream._increment_stream_state()` (overridden to do nothing in the newest-first streams and
+  Smartlead's campaign leads): the SDK advances a bookmark per record, with a "progress marker"
+  it promotes at the end; these streams checkpoint a window or an offset per page instead. No
+  public switch turns per-record bookmarking off (`is_sorted = False` only changes the marker).
+- `Stream._process_record()` (overridden by `SmartleadInboxRepliesStream`): the SDK copies the
+  partition's keys into each record there, after `post_process` has run, so no public hook can
+  keep a partition that is a request filter (a chunk of campaign ids) out of the record.
+- `RESTStream._LOG_REQUEST_METRIC_URLS = False` (pinned on `ProviderStream`): the SDK default is
+  False in 0.54; pinned so a changed default can never log Smartlead's URLs, whose query string
+  carries the key. There is no public setting for it.
+- `PluginBase._env_var_config` (a classproperty, overridden and read by `TapReplies`): the SDK
+  reads only top-level settings from the environment and replaces a whole nested block with it;
+  ours reads `TAP_REPLIES_SMARTLEAD_API_KEY`-style nested settings and merges them key by key.
+  `parse_env_config` only turns the SDK's reading on or off.
+- `singer_sdk.helpers._classproperty.classproperty` (decorates our `_env_var_config`): the SDK
+  declares `_env_var_config` with it, so an override must be one too to read from the class.
+- `PluginBase._validate_config()` (overridden by `TapReplies`): keys must be registered with the
+  log redactor before any validation message can print them, and our own one-line errors (which
+  name provider, setting and fix) must come before the JSON-schema ones. The SDK offers no hook
+  before or around validation.
+"""
+
+from __future__ import annotations
+
+# "Owner.name" of each hook above -> the parameter names of the SDK's method where we override
+# it, or None where we read, set or call it. tests/test_sdk_hooks.py checks each against the SDK.
+PRIVATE_SDK_HOOKS: dict[str, tuple[str, ...] | None] = {
+    "Stream._tap": None,
+    "RESTStream._requests_session": None,
+    "Stream._write_state_message": None,
+    "StreamStateManager.is_flushed": None,
+    "Stream._increment_stream_state": ("self", "latest_record", "context"),
+    "Stream._process_record": ("self", "record", "child_context", "partition_context"),
+    "RESTStream._LOG_REQUEST_METRIC_URLS": None,
+    "PluginBase._env_var_config": None,
+    "singer_sdk.helpers._classproperty.classproperty": None,
+    "PluginBase._validate_config": ("self", "raise_errors"),
+}
