@@ -35,8 +35,12 @@ SMARTLEAD_LINE = ("Smartlead GET /api/v1/campaigns/: {status} — Invalid or mis
 def make_project(folder: Path, names: t.Sequence[str] = (), *, dbt: bool = False,
                  environ: dict[str, str] | None = None) -> MeltanoProject:
     manifest = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    # The repository's meltano.yml has the dbt-postgres utility: the tests choose.
+    utilities = [u for u in manifest["plugins"].get("utilities") or []
+                 if u["name"] != "dbt-postgres"]
     if dbt:
-        manifest["plugins"]["utilities"] = [{"name": "dbt-postgres", "namespace": "dbt_postgres"}]
+        utilities.append({"name": "dbt-postgres", "namespace": "dbt_postgres"})
+    manifest["plugins"]["utilities"] = utilities
     (folder / "meltano.yml").write_text(yaml.safe_dump(manifest, sort_keys=False))
     for name in names:
         MeltanoProject(folder, environ={}).add_workspace(name)
