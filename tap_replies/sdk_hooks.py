@@ -5,13 +5,6 @@ here, once, and tests/test_sdk_hooks.py fails loudly when the installed SDK no l
 where we override it, when its parameters change). Use a public hook wherever one serves; add a
 private one only with a line below saying why none does.
 
-- `Stream._tap` (read by `ProviderStream.runtime`): a stream reaches the tap's shared per-provider
-  runtime (one token bucket, retry policy and stats per provider) through it. singer-sdk 0.54
-  gives a stream no public reference to its tap.
-- `RESTStream._requests_session` (read and replaced by `ProviderStream.requests_session`): the
-  public `requests_session` property is overridden to hand out the pacing, redacting session;
-  the SDK's constructor already stores a plain session in this slot, and there is no public
-  session factory to make it ours instead, so the slot is replaced once and read for its stats.
 - `Stream._write_state_message()` (called after every page, after a finished window, and before
   stopping on a wait longer than max_wait_seconds): the SDK writes STATE only every
   `STATE_MSG_FREQUENCY` records and at a stream's end; there is no public "checkpoint now", and
@@ -19,13 +12,15 @@ private one only with a line below saying why none does.
 - `StreamStateManager.is_flushed` (set False before `_write_state_message`): the resume note is
   written into the partition's state dict directly (`get_context_state`), which the SDK does not
   notice; clearing the flag is how it learns the state changed. No public setter exists.
-- `Stream._increment_stream_state()` (overridden to do nothing in the newest-first streams and
-  Smartlead's campaign leads): the SDK advances a bookmark per record, with a "progress marker"
+- `Stream._increment_stream_state()` (overridden to do nothing in `NewestFirstStream` and
+  `ChangedSinceStream`): the SDK advances a bookmark per record, with a "progress marker"
   it promotes at the end; these streams checkpoint a window or an offset per page instead. No
   public switch turns per-record bookmarking off (`is_sorted = False` only changes the marker).
-- `Stream._process_record()` (overridden by `SmartleadInboxRepliesStream`): the SDK copies the
-  partition's keys into each record there, after `post_process` has run, so no public hook can
-  keep a partition that is a request filter (a chunk of campaign ids) out of the record.
+- `Stream._process_record()` (overridden by `ProviderStream`): the SDK copies every partition key
+  into each record there, after `post_process` has run, so no public hook can keep a partition
+  key that is a request filter (Smartlead's chunk of campaign ids) out of the record.
+  `ProviderStream.fill_in` copies the keys the schema declares itself, before the record's
+  checks (a primary key may be one: Smartlead's lead rows name no campaign).
 - `RESTStream._LOG_REQUEST_METRIC_URLS = False` (pinned on `ProviderStream`): the SDK default is
   False in 0.54; pinned so a changed default can never log Smartlead's URLs, whose query string
   carries the key. There is no public setting for it.
@@ -46,8 +41,6 @@ from __future__ import annotations
 # "Owner.name" of each hook above -> the parameter names of the SDK's method where we override
 # it, or None where we read, set or call it. tests/test_sdk_hooks.py checks each against the SDK.
 PRIVATE_SDK_HOOKS: dict[str, tuple[str, ...] | None] = {
-    "Stream._tap": None,
-    "RESTStream._requests_session": None,
     "Stream._write_state_message": None,
     "StreamStateManager.is_flushed": None,
     "Stream._increment_stream_state": ("self", "latest_record", "context"),

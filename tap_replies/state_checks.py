@@ -13,7 +13,7 @@ import typing as t
 
 from singer_sdk.exceptions import ConfigValidationError
 
-from tap_replies.providers.base import parse_timestamp
+from tap_replies.timestamps import parse_timestamp
 
 BOOKMARK_KEYS = ("replication_key_value", "event_time_gt")
 STATE_IDS = "`meltano state list` shows the ids"

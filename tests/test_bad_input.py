@@ -187,10 +187,10 @@ def test_settings_precedence_is_defaults_then_the_file_then_the_environment(monk
                    "max_retries": 5, "request_timeout": 9}
     tap = TapReplies(config=file_config, parse_env_config=True)
     settings = tap.provider_settings("tuco")
-    assert settings["api_key"] == "tuco_sk_from_the_environment"  # the environment wins
-    assert settings["campaign_ids"] == ["a" * 24]  # the file's, kept beside it
-    assert settings["requests_per_minute"] == 30
-    assert settings["api_url"] == "https://app.tuco.ai"  # in neither: the default
+    assert settings.api_key == "tuco_sk_from_the_environment"  # the environment wins
+    assert list(settings.campaign_ids) == ["a" * 24]  # the file's, kept beside it
+    assert settings.requests_per_minute == 30
+    assert settings.api_url == "https://app.tuco.ai"  # in neither: the default
     assert tap.config["max_retries"] == 2
     assert tap.config["request_timeout"] == 9
     assert file_config["tuco"]["api_key"] == "tuco_sk_from_the_file"  # the input is not changed

@@ -12,7 +12,7 @@ import typing as t
 
 import pytest
 
-from tap_replies.providers.base import parse_timestamp
+from tap_replies.timestamps import parse_timestamp
 from tests.syncing import run_tap_cli
 
 REPLY_STREAMS = ("leadterra_replies", "smartlead_inbox_replies", "tuco_replies")

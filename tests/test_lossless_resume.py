@@ -23,11 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from tap_replies.providers.base import parse_timestamp
 from tap_replies.providers.newest_first import _Window
 from tap_replies.sandbox import Sandbox
 from tap_replies.sandbox.core import iso
 from tap_replies.tap import TapReplies
+from tap_replies.timestamps import parse_timestamp
 from tests.syncing import run_tap
 
 REPO = Path(__file__).resolve().parent.parent

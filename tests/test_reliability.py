@@ -26,10 +26,10 @@ import pytest
 import requests
 
 from tap_replies.http.retry import RETRYABLE_EXCEPTIONS
-from tap_replies.providers.base import parse_timestamp
 from tap_replies.sandbox import Sandbox
 from tap_replies.sandbox.core import Response
 from tap_replies.tap import TapReplies
+from tap_replies.timestamps import parse_timestamp
 from tests.clock import FAKE_CLOCK_CLI
 from tests.syncing import SyncResult, parse_messages, run_tap
 
@@ -395,13 +395,13 @@ BAD_INPUT: dict[str, Case] = {
         ("smartlead.campaign_ids must be a list of integers", "'first' is not one")),
     "unknown campaign (404)": Case(
         "tuco", {"campaign_ids": ["ffffffffffffffffffffffff"]}, None,
-        ("Tuco GET /api/replies: 404", "Campaign not found", "tuco.campaign_ids")),
+        ("Tuco AI GET /api/replies: 404", "Campaign not found", "tuco.campaign_ids")),
     "wrong key (401)": Case("tuco", {"api_key": "tuco_sk_not_the_right_one"}, None,
-                            ("Tuco GET /api/replies: 401", "check tuco.api_key")),
+                            ("Tuco AI GET /api/replies: 401", "check tuco.api_key")),
     "Tuco workspace read-only (402)": Case(
         "tuco", {}, ("/api/replies", Response(402, {"error": "Workspace is read-only",
                                                     "code": "WORKSPACE_READ_ONLY"})),
-        ("Tuco GET /api/replies: 402", "Workspace is read-only", "reactivate it")),
+        ("Tuco AI GET /api/replies: 402", "Workspace is read-only", "reactivate it")),
     "422 from Leadterra": Case(
         "leadterra", {}, ("/v1/sdrs", Response(422, {"error": "Validation failed: limit"})),
         ("Leadterra GET /v1/sdrs: 422", "Validation failed: limit", "check leadterra.")),
@@ -410,14 +410,14 @@ BAD_INPUT: dict[str, Case] = {
         (), all_records_kept("tuco_replies", "leadId")),
     "HTML page instead of the API (403)": Case(
         "tuco", {}, ("/api/replies", Response(403, HTML_PAGE, {"Content-Type": "text/html"})),
-        ("Tuco GET /api/replies: 403", "HTML page", "check tuco.api_key")),
+        ("Tuco AI GET /api/replies: 403", "HTML page", "check tuco.api_key")),
     "invalid JSON, once (retried)": Case(
         "tuco", {}, ("/api/replies", Response(200, b'{"replies": [{"leadId": ')),
         (), all_records_kept("tuco_replies", "leadId")),
     "invalid JSON every time": Case(
         "tuco", {"top": {"max_retries": 2}},
         ("/api/replies", Response(200, b"{'replies': []}")),
-        ("Tuco GET /api/replies: gave up after 3 attempts (a body that is not JSON)",
+        ("Tuco AI GET /api/replies: gave up after 3 attempts (a body that is not JSON)",
          "check tuco.api_url"), times=None),
     "record missing its primary key": Case(
         "tuco", {}, ("/api/replies", first_row(lambda row: row.pop("leadId"))), (),
@@ -494,9 +494,9 @@ def test_connection_refused_is_one_line_with_the_fix():
 BROKEN_CLI = """
 from tap_replies.providers.base import ProviderStream
 from tap_replies.tap import TapReplies
-def broken(self, payload):
+def broken(self, response):
     raise KeyError("surprise")
-ProviderStream.extract_records = broken
+ProviderStream.parse_response = broken
 TapReplies.cli()
 """
 
@@ -509,7 +509,7 @@ def test_an_unexpected_error_still_names_provider_endpoint_and_what_to_do(sandbo
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     line = last_line(proc.stderr)
     assert proc.returncode != 0
-    assert "tap-replies: Tuco GET /api/replies (tuco_replies): unexpected error KeyError: " \
+    assert "tap-replies: Tuco AI GET /api/replies (tuco_replies): unexpected error KeyError: " \
         "'surprise'" in line
     assert "TAP_REPLIES_LOGLEVEL=DEBUG" in line
     assert "Traceback" not in proc.stderr

@@ -68,7 +68,7 @@ def test_a_wrapped_list_where_a_bare_one_is_documented_stops_the_stream(sandbox)
 
 @pytest.mark.parametrize(("provider", "path", "stream", "expected"), [
     ("tuco", "/api/replies", "tuco_replies",
-     "Tuco GET /api/replies: expected an object with a 'replies' array, got null"),
+     "Tuco AI GET /api/replies: expected an object with a 'replies' array, got null"),
     ("leadterra", "/v1/replies", "leadterra_replies",
      "Leadterra GET /v1/replies: expected a JSON array, or an object with a 'replies' or 'data' "
      "array, got null"),

@@ -28,8 +28,7 @@ SDK_CLASSES: dict[str, type] = {
     "StreamStateManager": _state.StreamStateManager,
 }
 # Set on instances by the SDK's constructors, not declared on the classes.
-INSTANCE_ATTRIBUTES = {"Stream._tap", "RESTStream._requests_session",
-                       "StreamStateManager.is_flushed"}
+INSTANCE_ATTRIBUTES = {"StreamStateManager.is_flushed"}
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ import pytest
 import requests
 from singer_sdk import typing as th
 
+from tap_replies.http.errors import ProviderError, server_message
 from tap_replies.http.pacing import TokenBucket
 from tap_replies.http.redact import MASK, RedactingFilter, Redactor
 from tap_replies.http.retry import (
@@ -22,17 +23,13 @@ from tap_replies.http.retry import (
     RetryPolicy,
     server_requested_wait,
 )
-from tap_replies.providers.base import (
-    PROGRESS_LOG_SECONDS,
-    ProviderError,
-    ProviderStream,
-    format_precise,
-    parse_timestamp,
-    server_message,
-)
+from tap_replies.progress import PROGRESS_LOG_SECONDS
+from tap_replies.providers import tuco
+from tap_replies.providers.base import ProviderStream
 from tap_replies.providers.newest_first import _Window, merge_ranges
 from tap_replies.sandbox.core import ServerBucket
 from tap_replies.tap import TapReplies
+from tap_replies.timestamps import format_precise, parse_timestamp
 from tests.clock import FakeClock
 
 UTC = dt.timezone.utc
@@ -161,8 +158,7 @@ def test_server_wait_wins_over_backoff():
 
 
 class UnitStream(ProviderStream):
-    provider = "tuco"
-    provider_label = "Tuco"
+    spec = tuco.SPEC
     name = "unit_stream"
     path = "/api/replies"
     primary_keys: t.ClassVar[list[str]] = ["id"]
@@ -199,12 +195,14 @@ def test_retries_back_off_on_the_clock_and_429_pauses_the_provider(unit_stream):
         RetryableResponseError("429", response(429, headers={"Retry-After": "20"})),
     )
     assert stream.request_decorator(call)() == "ok"
-    # Two backoffs slept on the fake clock; the 429's wait became a pause of the bucket.
-    assert len(clock.sleeps) == 2
+    # Two backoffs slept on the fake clock; the 429's wait became a pause of the provider's
+    # bucket, which the next attempt (like any stream of the provider) waited out at its turn.
+    assert len(clock.sleeps) == 3
     assert 0.8 <= clock.sleeps[0] <= 1.2
     assert 1.6 <= clock.sleeps[1] <= 2.4
-    assert stream.runtime.bucket._paused_until - clock.now >= 20.0
-    assert stream.runtime.stats.retries == 3
+    assert clock.sleeps[2] >= 20.0
+    assert stream.client.bucket._paused_until == pytest.approx(clock.now)
+    assert stream.client.stats.retries == 3
 
 
 def test_retries_exhausted_is_one_line_naming_provider_path_status_message_and_fix(unit_stream):
@@ -216,7 +214,7 @@ def test_retries_exhausted_is_one_line_naming_provider_path_status_message_and_f
         stream.request_decorator(call)()
     message = str(caught.value)
     assert "\n" not in message
-    assert message.startswith("Tuco GET /api/replies: gave up after 4 attempts (status 503)")
+    assert message.startswith("Tuco AI GET /api/replies: gave up after 4 attempts (status 503)")
     assert "Service Unavailable try later" in message
     assert "try again later" in message
     assert "page=3" not in message
@@ -367,13 +365,13 @@ def test_precise_format_round_trips():
 def test_progress_is_logged_every_30_seconds_with_share_and_eta(unit_stream, caplog):
     stream, clock = unit_stream
     caplog.set_level(logging.INFO)
-    stream.log_progress(total=1000)  # the start
+    stream.progress.log(total=1000)  # the start
     lines = []
     for page in range(1, 21):
         clock.now += 10.0
-        stream.records_emitted = page * 50
-        stream.pages_read = page
-        stream.log_progress(total=1000)
+        stream.progress.records_emitted = page * 50
+        stream.progress.pages_read = page
+        stream.progress.log(total=1000)
         lines += [r.getMessage() for r in caplog.records if "pages" in r.getMessage()]
         caplog.clear()
     # 200 simulated seconds, a line at most (and at least) every PROGRESS_LOG_SECONDS.
@@ -384,9 +382,9 @@ def test_progress_is_logged_every_30_seconds_with_share_and_eta(unit_stream, cap
 
 def test_summary_line_counts_records_requests_and_429s(unit_stream):
     stream, clock = unit_stream
-    stream.log_progress()
+    stream.progress.log()
     clock.now += 12.5
-    stream.records_emitted = 42
+    stream.progress.records_emitted = 42
     line = stream.summary_line()
     assert line == ("unit_stream: 42 records, 0 requests (0 retried), "
                     "0 429s waited out (0.0s), 12.5s")
@@ -440,10 +438,10 @@ def test_a_record_skips_conformance_only_when_conformance_would_not_change_it(re
 def test_a_long_wait_for_the_rate_limit_still_logs_progress_every_30_seconds(unit_stream, caplog):
     stream, clock = unit_stream
     caplog.set_level(logging.INFO)
-    stream.log_progress()  # the stream has started
+    stream.progress.log()  # the stream has started
     started = clock.now
-    stream.runtime.bucket.pause_for(300.0)  # a 429 asked for five minutes
-    waited = stream.runtime.bucket.acquire(sleep=stream.wait)
+    stream.client.bucket.pause_for(300.0)  # a 429 asked for five minutes
+    waited = stream.client.bucket.acquire(sleep=stream.wait)
     assert waited == pytest.approx(300.0, abs=1.0)
     assert clock.now - started == pytest.approx(waited)  # on the injected clock: no real sleep
     lines = [r.getMessage() for r in caplog.records if "waiting" in r.getMessage()]

@@ -51,10 +51,10 @@ def test_nested_settings_come_from_environment_variables(monkeypatch):
     monkeypatch.setenv("TAP_REPLIES_SMARTLEAD_REQUESTS_PER_MINUTE", "30")
     tap = TapReplies(config={}, parse_env_config=True)
     settings = tap.provider_settings("smartlead")
-    assert settings["api_key"] == "sl_from_env_1234"
-    assert settings["campaign_ids"] == [11, 12]
-    assert settings["requests_per_minute"] == 30
-    assert settings["api_url"] == "https://server.smartlead.ai"
+    assert settings.api_key == "sl_from_env_1234"
+    assert list(settings.campaign_ids) == [11, 12]
+    assert settings.requests_per_minute == 30
+    assert settings.api_url == "https://server.smartlead.ai"
 
 
 @pytest.mark.parametrize(
@@ -66,8 +66,8 @@ def test_nested_settings_come_from_environment_variables(monkeypatch):
 def test_provider_defaults(provider, default_url, default_rpm):
     tap = TapReplies(config={provider: {"api_key": "key_for_defaults"}}, parse_env_config=False)
     settings = tap.provider_settings(provider)
-    assert settings["api_url"] == default_url
-    assert settings["requests_per_minute"] == default_rpm
+    assert settings.api_url == default_url
+    assert settings.requests_per_minute == default_rpm
 
 
 def test_sample_config_is_accepted_by_discovery():

@@ -9,10 +9,11 @@ import typing as t
 import pytest
 import requests
 
-from tap_replies.providers.base import ProviderError, parse_timestamp
+from tap_replies.providers.base import ProviderError
 from tap_replies.sandbox import Sandbox
 from tap_replies.sandbox.core import Response, parse_iso
 from tap_replies.sandbox.tuco import MAX_LIMIT, TucoEmulator
+from tap_replies.timestamps import parse_timestamp
 from tests.syncing import SyncResult, run_tap, run_tap_cli
 
 STREAM = "tuco_replies"

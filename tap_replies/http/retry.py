@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import requests
 from singer_sdk.exceptions import RetriableAPIError
 
+from tap_replies.settings import run_default
+
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Other 5xx are retried as well (a CDN's 520-524 are as passing as a 502), except those that
 # say the request itself can never work.
@@ -34,7 +36,6 @@ RETRYABLE_EXCEPTIONS: tuple[type[BaseException], ...] = (
     requests.exceptions.ChunkedEncodingError,
     requests.exceptions.ContentDecodingError,
 )
-DEFAULT_MAX_WAIT_SECONDS = 300
 # Only to keep a resume time printable: a server asking for more than this asks for never.
 _LONGEST_NAMED_WAIT = 10 * 365 * 86400.0
 
@@ -93,12 +94,13 @@ def server_requested_wait(
 
 @dataclass
 class RetryPolicy:
-    """Retry settings. The defaults outlast a one-minute rate window (1+2+4+…+60 ≈ 3 minutes)."""
+    """Retry settings. The defaults (the settings') outlast a one-minute rate window
+    (1+2+4+…+60 ≈ 3 minutes)."""
 
-    max_retries: int = 8
+    max_retries: int = run_default("max_retries")
     base_seconds: float = 1.0
     cap_seconds: float = 60.0
-    max_wait_seconds: float = DEFAULT_MAX_WAIT_SECONDS
+    max_wait_seconds: float = run_default("max_wait_seconds")
     rng: random.Random = field(default_factory=random.Random)
 
     def backoff_seconds(self, attempt: int) -> float:

@@ -19,12 +19,11 @@ import json
 import re
 import tempfile
 import typing as t
+import weakref
 from dataclasses import dataclass, field
 
 import ijson
-
-if t.TYPE_CHECKING:
-    import requests
+import requests
 
 Record = dict[str, t.Any]
 
@@ -275,3 +274,48 @@ def decode(shape: ListShape, body: SpooledBody) -> t.Any:
             body.close()
     return StreamedList(shape, body)
 
+
+
+class Page:
+    """One response's records and the top-level values beside them (totals, pagination).
+
+    Decoded once, where the response is validated; the stream and its paginator read it from
+    there (`page_of`). `meta` of a streamed list fills in as its records are iterated.
+    """
+
+    def __init__(self, shape: ListShape, payload: t.Any) -> None:
+        self.records: t.Iterable[Record]
+        if isinstance(payload, StreamedList):
+            self.records, self.meta = payload, payload.meta  # checked as they are decoded
+        else:
+            self.records = shape.records_in(payload)
+            self.meta = payload if isinstance(payload, dict) else {}
+
+    @property
+    def count(self) -> int:
+        """How many records it held (a streamed list: once iterated)."""
+        records = self.records
+        return len(records) if isinstance(records, list) else t.cast("StreamedList", records).count
+
+    def total(self, *keys: str) -> int | None:
+        """The size of the whole list when the page states it under one of `keys`
+        (a dotted key reads inside an object: "pagination.total")."""
+        for key in keys:
+            holder: t.Any = self.meta
+            for part in key.split("."):
+                holder = holder.get(part) if isinstance(holder, dict) else None
+            if isinstance(holder, int) and not isinstance(holder, bool) and holder >= 0:
+                return holder
+        return None
+
+
+_PAGES: weakref.WeakKeyDictionary[requests.Response, Page] = weakref.WeakKeyDictionary()
+
+
+def keep_page(response: requests.Response, page: Page) -> None:
+    _PAGES[response] = page
+
+
+def page_of(response: requests.Response) -> Page:
+    """The page decoded from `response` when it was validated."""
+    return _PAGES[response]

@@ -14,18 +14,19 @@ from __future__ import annotations
 
 import sys
 import typing as t
-from urllib.parse import parse_qs, urlsplit
 
-import requests
 from singer_sdk import typing as th
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.pagination import PageNumberPaginator
 
-from tap_replies.http.shapes import ListShape
+from tap_replies.http.errors import query_value
+from tap_replies.http.shapes import ListShape, page_of
 from tap_replies.providers.base import ProviderStream
 from tap_replies.providers.newest_first import NewestFirstStream
+from tap_replies.settings import ProviderSpec
 
 if t.TYPE_CHECKING:
+    import requests
     from singer_sdk.helpers.types import Context
 
 # A version check rather than try/except: mypy (run for 3.11) understands this one.
@@ -49,6 +50,22 @@ SDRS_SHAPE = ListShape(keys=("data",))
 FOLLOWUPS_SHAPE = ListShape(bare=True, keys=("data",))
 
 
+
+
+def leadterra_hint(response: requests.Response) -> str | None:
+    """Leadterra's fixes for a refused request: name the campaign it asked for."""
+    campaign = query_value(response, "campaignId")
+    if campaign is not None and response.status_code == 404:
+        return f"campaign '{campaign}' is not in this workspace: fix leadterra.campaign_ids"
+    if campaign is not None and response.status_code in (400, 422):
+        return f"campaign id '{campaign}' was rejected as malformed: fix leadterra.campaign_ids"
+    return None
+
+
+SPEC = ProviderSpec("leadterra", "Leadterra", "https://app.leadterra.co",
+                    requests_per_minute=None, error_hint=leadterra_hint)
+
+
 class LeadterraPaginator(PageNumberPaginator):
     """Follows the paginated shape's `pagination` block; the other two shapes are one page.
 
@@ -61,77 +78,87 @@ class LeadterraPaginator(PageNumberPaginator):
         # Asked after each page: True once the rest of a newest-first list is older than needed.
         self._stop_early = stop_early
 
-    @staticmethod
-    def pagination(response: requests.Response) -> dict[str, t.Any] | None:
-        meta = ProviderStream.page_meta(ProviderStream.response_payload(response))
-        pagination = meta.get("pagination")
-        return t.cast("dict[str, t.Any]", pagination) if isinstance(pagination, dict) else None
+    def _page_numbers(self, response: requests.Response) -> tuple[int, int, int] | None:
+        """(page, perPage, total) from the page's `pagination`; None for an unpaged shape."""
+        pagination = page_of(response).meta.get("pagination")
+        if not isinstance(pagination, dict):
+            return None
+        try:
+            return (int(pagination.get("page") or self.current_value),
+                    int(pagination["perPage"]), int(pagination["total"]))
+        except (KeyError, TypeError, ValueError):
+            return None
 
     @override
     def has_more(self, response: requests.Response) -> bool:
-        pagination = self.pagination(response)
-        if pagination is None:
-            return False
-        try:
-            page = int(pagination.get("page") or self.current_value)
-            per_page = int(pagination["perPage"])
-            total = int(pagination["total"])
-        except (KeyError, TypeError, ValueError):
-            return False
-        if page * per_page >= total:
+        numbers = self._page_numbers(response)
+        if numbers is None or numbers[0] * numbers[1] >= numbers[2]:
             return False
         return not (self._stop_early is not None and self._stop_early())
 
     @override
     def get_next(self, response: requests.Response) -> int | None:
-        pagination = self.pagination(response) or {}
-        try:
-            return int(pagination.get("page") or self.current_value) + 1
-        except (TypeError, ValueError):
-            return self.current_value + 1
+        numbers = self._page_numbers(response)
+        return (numbers[0] if numbers else self.current_value) + 1
 
 
 class LeadterraStream(ProviderStream):
-    """Bearer auth, the three list shapes, and error hints that name the campaign asked for."""
+    """Bearer auth; a list's one page, or its pages by number; `campaignId` per partition."""
 
-    provider = "leadterra"
-    provider_label = "Leadterra"
-
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._failed_campaign_id: str | None = None
+    spec = SPEC
+    # Query parameters every request of the stream sends.
+    fixed_params: t.ClassVar[t.Mapping[str, t.Any]] = {}
 
     @property
     @override
     def authenticator(self) -> BearerTokenAuthenticator:
-        return BearerTokenAuthenticator(token=self.runtime.api_key)
+        return BearerTokenAuthenticator(token=self.settings.api_key)
 
     @override
     def get_new_paginator(self) -> PageNumberPaginator:
         return LeadterraPaginator()
 
+    @override
+    def get_url_params(
+        self, context: Context | None, next_page_token: int | None
+    ) -> dict[str, t.Any]:
+        params: dict[str, t.Any] = dict(self.fixed_params)
+        if context and context.get("campaign_id"):
+            params["campaignId"] = context["campaign_id"]
+        if next_page_token and next_page_token > 1:
+            params["page"] = next_page_token
+        return params
+
+
+class NewestFirstListStream(LeadterraStream, NewestFirstStream):
+    """A newest-first list with no date filter: read to its end or, paginated, until a page ends
+    below the window's lower bound (the rest is older still: not asking for it is the same as
+    reading it and dropping it). If the order was ever broken, every page is read."""
 
     @override
-    def response_error_message(self, response: requests.Response) -> str:
-        # The hint must name the campaign the failing request asked for; only the URL knows it.
-        query = parse_qs(urlsplit(response.url or "").query)
-        campaigns = query.get("campaignId")
-        self._failed_campaign_id = campaigns[0] if campaigns else None
-        try:
-            return super().response_error_message(response)
-        finally:
-            self._failed_campaign_id = None
+    def get_new_paginator(self) -> PageNumberPaginator:
+        return LeadterraPaginator(stop_early=self._read_past_lower_bound)
+
+    def _read_past_lower_bound(self) -> bool:
+        window = self.current_window
+        return (window is not None and window.in_order and window.lower is not None
+                and window.oldest_seen is not None and window.oldest_seen < window.lower)
+
+
+class CappedListStream(LeadterraStream):
+    """A list the endpoint cuts at `cap` records, with no paging: a full answer may be a cut
+    one, so it is said rather than passed off as the whole list."""
+
+    cap: t.ClassVar[int]
 
     @override
-    def error_hint(self, status: int) -> str:
-        campaign = self._failed_campaign_id
-        if campaign is not None and status == 404:
-            return (f"campaign '{campaign}' is not in this workspace: "
-                    f"fix {self.provider}.campaign_ids")
-        if campaign is not None and status in (400, 422):
-            return (f"campaign id '{campaign}' was rejected as malformed: "
-                    f"fix {self.provider}.campaign_ids")
-        return super().error_hint(status)
+    def on_page_done(self) -> None:
+        if self.progress.records_emitted >= self.cap:
+            self.logger.warning(
+                "%s: %d due follow-ups, the most this endpoint returns; any beyond them "
+                "cannot be read", self.name, self.progress.records_emitted,
+            )
+        super().on_page_done()
 
 
 REPLY_SCHEMA = th.PropertiesList(
@@ -150,67 +177,20 @@ REPLY_SCHEMA = th.PropertiesList(
 )
 
 
-class LeadterraRepliesStream(LeadterraStream, NewestFirstStream):
+class LeadterraRepliesStream(NewestFirstListStream):
     """`GET /v1/replies[?campaignId=]`: every reply, newest first, one partition per campaign."""
 
     name = "leadterra_replies"
     path = "/v1/replies"
-    primary_keys: t.ClassVar[list[str]] = ["id"]
+    primary_keys = ("id",)
     replication_key = "receivedAt"
     schema = REPLY_SCHEMA.to_dict()
     response_shape = REPLIES_SHAPE
     # Two of the three shapes are the whole list in one answer, however long it grows.
     streams_body = True
-
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._new_labels: set[t.Any] = set()
-
-    @property
-    @override
-    def partitions(self) -> list[dict[str, t.Any]] | None:
-        campaigns = dict.fromkeys(str(c) for c in self.runtime.campaign_ids)
-        return [{"campaign_id": c} for c in campaigns] or None
-
-    @override
-    def get_url_params(
-        self, context: Context | None, next_page_token: int | None
-    ) -> dict[str, t.Any]:
-        params: dict[str, t.Any] = {}
-        if context and context.get("campaign_id"):
-            params["campaignId"] = context["campaign_id"]
-        if next_page_token and next_page_token > 1:
-            params["page"] = next_page_token
-        return params
-
-    @override
-    def get_new_paginator(self) -> PageNumberPaginator:
-        return LeadterraPaginator(stop_early=self._read_past_lower_bound)
-
-    @override
-    def post_process(
-        self, row: dict[str, t.Any], context: Context | None = None
-    ) -> dict[str, t.Any] | None:
-        label = row.get("classification")
-        if label is not None and label not in CLASSIFICATIONS and label not in self._new_labels:
-            # Kept as sent (a new label must not break the sync); said once per label.
-            self._new_labels.add(label)
-            self.logger.warning(
-                "%s: classification %r is not one of Leadterra's documented labels; kept as "
-                "sent (the unified model counts it as unknown)", self.name, label)
-        return super().post_process(row, context)
-
-    def _read_past_lower_bound(self) -> bool:
-        """True once a page ended below the window's lower bound, the list being newest first.
-
-        The rest of the list is then older still and would all be dropped: not asking for it is
-        the same as reading it to the end. If the order was ever broken, every page is read.
-        """
-        if self._current is None:
-            return False
-        window = self._current[1]
-        return (window.in_order and window.lower is not None and window.oldest_seen is not None
-                and window.oldest_seen < window.lower)
+    campaigns_per_partition = 1
+    # Kept as sent (a new label must not break the sync); said once per label.
+    documented_values = {"classification": CLASSIFICATIONS}
 
 
 SDR_SCHEMA = th.PropertiesList(
@@ -227,7 +207,7 @@ class LeadterraSdrsStream(LeadterraStream):
 
     name = "leadterra_sdrs"
     path = "/v1/sdrs"
-    primary_keys: t.ClassVar[list[str]] = ["id"]
+    primary_keys = ("id",)
     schema = SDR_SCHEMA.to_dict()
     response_shape = SDRS_SHAPE
 
@@ -246,30 +226,16 @@ FOLLOWUP_SCHEMA = th.PropertiesList(
 )
 
 
-class LeadterraFollowupsStream(LeadterraStream):
+class LeadterraFollowupsStream(CappedListStream):
     """`GET /v1/sdr/followups/due?limit=200`: the current due list, full table."""
 
     name = "leadterra_followups"
     path = "/v1/sdr/followups/due"
-    primary_keys: t.ClassVar[list[str]] = ["id"]
+    primary_keys = ("id",)
     schema = FOLLOWUP_SCHEMA.to_dict()
     response_shape = FOLLOWUPS_SHAPE
-
-    @override
-    def get_url_params(
-        self, context: Context | None, next_page_token: int | None
-    ) -> dict[str, t.Any]:
-        return {"limit": FOLLOWUPS_LIMIT}
-
-    @override
-    def on_page_done(self) -> None:
-        if self.records_emitted >= FOLLOWUPS_LIMIT:
-            # A full answer may be a cut one: say so rather than pass it off as the whole list.
-            self.logger.warning(
-                "%s: %d due follow-ups, the most this endpoint returns; any beyond them "
-                "cannot be read", self.name, self.records_emitted,
-            )
-        super().on_page_done()
+    fixed_params = {"limit": FOLLOWUPS_LIMIT}
+    cap = FOLLOWUPS_LIMIT
 
 
 STREAMS: list[type[ProviderStream]] = [

@@ -27,17 +27,9 @@ import datetime as dt
 import sys
 import typing as t
 from collections import OrderedDict
-from dataclasses import dataclass
 
-import requests
-from singer_sdk.pagination import BaseAPIPaginator
-
-from tap_replies.providers.base import (
-    ProviderStream,
-    format_precise,
-    format_timestamp,
-    parse_timestamp,
-)
+from tap_replies.providers.base import ProviderStream
+from tap_replies.timestamps import format_precise, format_timestamp, parse_timestamp
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context, Record
@@ -96,9 +88,6 @@ class _Window:
                 self.edges[at] = {tuple(k) for k in edge[1] if isinstance(k, list)}
         self.max_emitted = parse_timestamp(resume.get("max_emitted"))
         self.oldest_seen: dt.datetime | None = None
-        # The oldest record of the page read last: where a TimeCursorPaginator continues.
-        self.last_page_oldest: dt.datetime | None = None
-        self._page_oldest: dt.datetime | None = None
         self.in_order = True
         # Keys (and times) of the last two pages: a record seen again, because the next page
         # overlaps this one or the list shifted under an offset, is a repeat, not a break in the
@@ -144,8 +133,6 @@ class _Window:
         if self.oldest_seen is None or ts < self.oldest_seen:
             self.oldest_seen = ts
             self._edge_keys = set()
-        if self._page_oldest is None or ts < self._page_oldest:
-            self._page_oldest = ts
         if key is not None:
             self._remember(key, ts)
             if ts == self.oldest_seen:
@@ -158,7 +145,6 @@ class _Window:
             self.max_emitted = ts
 
     def page_done(self) -> None:
-        self.last_page_oldest, self._page_oldest = self._page_oldest, None
         self._recent_keys, self._page_keys = self._page_keys, OrderedDict()
 
     def resume_note(self) -> dict[str, t.Any]:
@@ -188,55 +174,6 @@ class _Window:
         return note
 
 
-@dataclass(frozen=True)
-class TimeCursor:
-    """Where a newest-first listing continues: its inclusive upper time bound (None: the
-    window's own) and the page number under that bound."""
-
-    upper: str | None = None
-    page: int = 1
-
-
-class TimeCursorPaginator(BaseAPIPaginator[TimeCursor]):
-    """Pages a newest-first listing by lowering its upper time bound to the oldest record of the
-    page just read, instead of counting pages.
-
-    Counting pages loses a record whenever one already read leaves the listing mid-sync (a Tuco
-    lead replying again moves after the window's end): every later row moves up a place and the
-    first row of the next page is never seen. A lowered bound does not move. The bound is
-    inclusive, so the next page starts with the records at that instant again; the window drops
-    them as repeats. Only a page whose records all share one instant falls back to the next page
-    number under the same bound.
-    """
-
-    def __init__(self, stream: NewestFirstStream, full_page: t.Callable[[requests.Response], bool]
-                 ) -> None:
-        super().__init__(TimeCursor())
-        self._stream = stream
-        self._full_page = full_page
-
-    @override
-    def has_more(self, response: requests.Response) -> bool:
-        current = self._stream.current_window
-        return (self._full_page(response) and current is not None
-                and current.last_page_oldest is not None)
-
-    @override
-    def get_next(self, response: requests.Response) -> TimeCursor | None:
-        window = self._stream.current_window
-        if window is None or window.last_page_oldest is None:
-            return None
-        oldest = window.last_page_oldest
-        # Up to the next whole second: the APIs take bounds to the second, and rounding down
-        # would cut off records of that instant not read yet.
-        bound = format_timestamp(oldest + dt.timedelta(microseconds=(
-            1_000_000 - oldest.microsecond) % 1_000_000))
-        current = self.current_value
-        if bound == (current.upper or format_timestamp(window.upper)):
-            return TimeCursor(bound, current.page + 1)
-        return TimeCursor(bound, 1)
-
-
 class NewestFirstStream(ProviderStream):
     """A stream whose endpoint lists newest first; subclasses set `replication_key`."""
 
@@ -249,6 +186,8 @@ class NewestFirstStream(ProviderStream):
         self._windows: dict[str, _Window] = {}
         self._current: tuple[Context | None, _Window] | None = None
         self._warned_of_empty_window = False
+        # The timestamp of the record `admit` let through last, for `emitted`.
+        self._admitted_at: dt.datetime | None = None
 
     # -- the window -----------------------------------------------------------------------
 
@@ -288,29 +227,27 @@ class NewestFirstStream(ProviderStream):
     # -- records and checkpoints ----------------------------------------------------------
 
     @override
-    def post_process(
-        self, row: dict[str, t.Any], context: Context | None = None
-    ) -> dict[str, t.Any] | None:
+    def admit(self, row: dict[str, t.Any], context: Context | None) -> bool:
         window = self.window(context)
-        ts = self.record_timestamp(row)
+        ts = self._admitted_at = self.record_timestamp(row)
         if ts is None:
             self.logger.warning("%s: record %s has no readable %s; kept", self.name,
                                 row.get((self.primary_keys or ["id"])[0]), self.replication_key)
-            return super().post_process(row, context)
+            return True
         if ts > window.upper:
-            return None  # arrived during this sync: the next sync's window holds it
+            return False  # arrived during this sync: the next sync's window holds it
         key = tuple([_hashable(row.get(k)) for k in self.primary_keys or ()]) or None
         if window.repeat(ts, key):
-            return None  # already emitted from the page before (see TimeCursorPaginator)
+            return False  # already emitted from the page before (see TimeCursorPaginator)
         window.see(ts, key)
         if self.filters_client_side and window.lower is not None and ts < window.lower:
-            return None
-        if window.skip(ts, key):
-            return None
-        processed = super().post_process(row, context)
-        if processed is not None:
-            window.emitted(ts)
-        return processed
+            return False
+        return not window.skip(ts, key)
+
+    @override
+    def emitted(self, row: dict[str, t.Any], context: Context | None) -> None:
+        if self._admitted_at is not None:
+            self.window(context).emitted(self._admitted_at)
 
     @override
     def _increment_stream_state(
@@ -352,7 +289,6 @@ class NewestFirstStream(ProviderStream):
 
     @override
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
-        ProviderStream.active = self  # a bad bookmark read below is named as ours
         window = self.window(context)
         if self.starts_after_its_end(context):
             return

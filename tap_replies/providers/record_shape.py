@@ -21,6 +21,7 @@ the alternatives of an `anyOf` beyond their types (no stream's schema has one).
 from __future__ import annotations
 
 import decimal
+import logging
 import math
 import re
 import typing as t
@@ -282,3 +283,61 @@ class RecordShape:
                 del value[name]
             else:
                 value[name] = repaired
+
+
+class RecordCheck:
+    """One stream's records checked against its schema: drifted values put right, said once per
+    field (a warning when a value was lost, info when it was converted losslessly), counted."""
+
+    def __init__(self, stream_name: str, schema: dict[str, t.Any], logger: logging.Logger,
+                 *, primary_keys: tuple[str, ...]) -> None:
+        self.stream_name = stream_name
+        self.shape = RecordShape(schema)
+        self.logger = logger
+        self.primary_keys = primary_keys
+        self.values_nulled = 0
+        self.skipped_without_primary_key = 0
+        self._drifts_logged: set[tuple[str, bool]] = set()
+
+    def conforms_after_repair(self, row: dict[str, t.Any], label: t.Callable[[], str]) -> bool:
+        """Puts `row` right if it drifted; True when it now has every type its schema says."""
+        if self.shape.conforms(row):
+            return True
+        where = label()  # before the repair: the key itself may be what drifted
+        drifts: list[Drift] = []
+        self.shape.repair(row, drifts)
+        for drift in drifts:
+            self._report(drift, where)
+        return self.shape.conforms(row)
+
+    def has_primary_key(self, row: dict[str, t.Any]) -> bool:
+        """False (and a warning) for a record missing a primary key value: it is skipped."""
+        if all(row.get(key) not in (None, "") for key in self.primary_keys):
+            return True
+        self.skipped_without_primary_key += 1
+        self.logger.warning("%s: skipped a record with no %s (%d skipped so far)",
+                            self.stream_name, "/".join(self.primary_keys),
+                            self.skipped_without_primary_key)
+        return False
+
+    def notes(self) -> list[str]:
+        """What the stream's summary line says about its records, if anything went wrong."""
+        notes = []
+        if self.skipped_without_primary_key:
+            notes.append(f"{self.skipped_without_primary_key} skipped without "
+                         f"{'/'.join(self.primary_keys)}")
+        if self.values_nulled:
+            notes.append(f"{self.values_nulled} values of the wrong type set to null")
+        return notes
+
+    def _report(self, drift: Drift, where: str) -> None:
+        if drift.lost:
+            self.values_nulled += 1
+        if (drift.path, drift.lost) in self._drifts_logged:
+            return
+        self._drifts_logged.add((drift.path, drift.lost))
+        self.logger.log(
+            logging.WARNING if drift.lost else logging.INFO,
+            "%s: %s came as %s where the schema says %s (record %s): %s; logged once per field",
+            self.stream_name, drift.path, drift.came, drift.wanted, where, drift.action,
+        )

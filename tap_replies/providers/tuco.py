@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import sys
 import typing as t
-from urllib.parse import parse_qs, urlsplit
 
-import requests
 from singer_sdk import typing as th
 from singer_sdk.authenticators import BearerTokenAuthenticator
 
+from tap_replies.http.errors import query_value, server_message
+from tap_replies.http.paging import TimeCursor, TimeCursorPaginator
 from tap_replies.http.shapes import ListShape
-from tap_replies.providers.base import ProviderStream, server_message
-from tap_replies.providers.newest_first import NewestFirstStream, TimeCursor, TimeCursorPaginator
+from tap_replies.providers.base import ProviderStream
+from tap_replies.providers.newest_first import NewestFirstStream
+from tap_replies.settings import ProviderSpec
 
 if t.TYPE_CHECKING:
+    import requests
     from singer_sdk.helpers.types import Context
 
 # A version check rather than try/except: mypy (run for 3.11) understands this one.
@@ -32,67 +34,70 @@ else:  # Python < 3.12
 PAGE_SIZE = 100
 
 
-class TucoStream(ProviderStream):
-    """Bearer auth, the `{"replies": [...]}` shape and Tuco's error hints."""
+def tuco_hint(response: requests.Response) -> str | None:
+    """Tuco's fixes for a refused request, from what was sent and what the server said."""
+    status, said = response.status_code, server_message(response).lower()
+    campaign = query_value(response, "campaignId")
+    about_campaign = campaign is not None and "campaign" in said
+    if status == 400 and about_campaign:
+        return f"campaign id {campaign!r} was refused as malformed — fix tuco.campaign_ids"
+    if status == 400 and "date" in said:
+        bounds = ", ".join(f"{name}={value!r}" for name in ("dateFrom", "dateTo")
+                           if (value := query_value(response, name)) is not None)
+        return (f"the date bounds were refused ({bounds or 'none sent'}) — check start_date "
+                "and the state's tuco_replies bookmark")
+    if status == 404 and about_campaign:
+        return (f"campaign {campaign!r} was not found in this Tuco workspace — "
+                "fix tuco.campaign_ids")
+    if status == 404 and "lead" in said:
+        return "the lead was not found or is not shared with this API key"
+    path = response.request.path_url.split("?")[0] if response.request else "the path"
+    return {
+        400: "check tuco.campaign_ids and start_date",
+        401: "check tuco.api_key",
+        402: "the Tuco workspace is read-only (billing/plan) — reactivate it in Tuco; nothing "
+             "was changed",
+        404: f"no {path} there — check tuco.api_url",
+    }.get(status)
 
-    provider = "tuco"
-    provider_label = "Tuco"
+
+SPEC = ProviderSpec("tuco", "Tuco AI", "https://app.tuco.ai", requests_per_minute=120,
+                    error_hint=tuco_hint)
+
+
+class TucoStream(NewestFirstStream):
+    """Bearer auth, and the Check Replies page's one shape and parameters: a newest-first list
+    filtered by inclusive `dateFrom`/`dateTo`, paged by lowering `dateTo` (TimeCursorPaginator)."""
+
+    spec = SPEC
     response_shape = ListShape(keys=("replies",))  # the Check Replies page's only shape
-
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        super().__init__(*args, **kwargs)
-        # The failed request's query and the server's words: `error_hint` only gets the status.
-        self._failed_query: dict[str, list[str]] = {}
-        self._failed_message = ""
+    page_size: t.ClassVar[int] = PAGE_SIZE
 
     @property
     @override
     def authenticator(self) -> BearerTokenAuthenticator:
-        return BearerTokenAuthenticator(token=self.runtime.api_key)
-
-    def rows_in(self, response: requests.Response) -> int:
-        return sum(1 for _ in self.extract_records(self.response_payload(response)))
+        return BearerTokenAuthenticator(token=self.settings.api_key)
 
     @override
-    def response_error_message(self, response: requests.Response) -> str:
-        url = response.request.url if response.request is not None else response.url
-        self._failed_query = parse_qs(urlsplit(url or "").query)
-        self._failed_message = server_message(response).lower()
-        return super().response_error_message(response)
-
-    def _sent(self, name: str) -> str | None:
-        values = self._failed_query.get(name)
-        return values[0] if values else None
+    def get_new_paginator(self) -> TimeCursorPaginator:
+        window = self.current_window
+        assert window is not None  # set by get_records before the first request
+        return TimeCursorPaginator(window.upper, self.page_size,
+                                   timestamp_key=t.cast("str", self.replication_key))
 
     @override
-    def error_hint(self, status: int) -> str:
-        campaign = self._sent("campaignId")
-        about_campaign = campaign is not None and "campaign" in self._failed_message
-        if status == 400:
-            if about_campaign:
-                return (f"campaign id {campaign!r} was refused as malformed — "
-                        "fix tuco.campaign_ids")
-            if "date" in self._failed_message:
-                bounds = ", ".join(
-                    f"{name}={value!r}" for name in ("dateFrom", "dateTo")
-                    if (value := self._sent(name)) is not None
-                )
-                return (f"the date bounds were refused ({bounds or 'none sent'}) — check "
-                        "start_date and the state's tuco_replies bookmark")
-            return "check tuco.campaign_ids and start_date"
-        if status == 401:
-            return "check tuco.api_key"
-        if status == 402:
-            return ("the Tuco workspace is read-only (billing/plan) — reactivate it in Tuco; "
-                    "nothing was changed")
-        if status == 404:
-            if about_campaign:
-                return (f"campaign {campaign!r} was not found in this Tuco workspace — "
-                        "fix tuco.campaign_ids")
-            if "lead" in self._failed_message:
-                return "the lead was not found or is not shared with this API key"
-            return f"no {self.path} there — check tuco.api_url"
-        return super().error_hint(status)
+    def get_url_params(
+        self, context: Context | None, next_page_token: TimeCursor | None
+    ) -> dict[str, t.Any]:
+        lower, upper = self.window_bounds(context)
+        cursor = next_page_token or TimeCursor(upper)
+        params: dict[str, t.Any] = {"page": cursor.page, "limit": self.page_size}
+        if context and context.get("campaign_id"):
+            params["campaignId"] = context["campaign_id"]
+        if lower is not None:
+            params["dateFrom"] = lower
+        params["dateTo"] = cursor.upper
+        return params
 
 
 def _message_properties() -> list[th.Property]:
@@ -115,16 +120,18 @@ PARENT_MESSAGE = th.ObjectType(
 )
 
 
-class TucoRepliesStream(TucoStream, NewestFirstStream):
+class TucoRepliesStream(TucoStream):
     """One row per lead that replied; a lead replying again comes back with its new reply."""
 
     name = "tuco_replies"
     path = "/api/replies"
-    primary_keys: t.ClassVar[list[str]] = ["leadId"]
+    primary_keys = ("leadId",)
     replication_key = "respondedAtUtc"
     # The server filters by dateFrom; dropping an older row here as well costs nothing and keeps
     # the bookmark honest against a deployment that ignores the parameter.
     filters_client_side = True
+    # One request series and one bookmark per campaign, so campaigns never hold each other back.
+    campaigns_per_partition = 1
 
     schema = th.PropertiesList(
         th.Property("leadId", th.StringType, required=True),
@@ -141,35 +148,8 @@ class TucoRepliesStream(TucoStream, NewestFirstStream):
         # Tuco's rows name no campaign; the tap knows it when it asked per campaign.
         th.Property("campaign_id", th.StringType,
                     description="The campaign the reply was read for (only with "
-                                "tuco.campaign_ids; the SDK copies it from the partition)."),
+                                "tuco.campaign_ids; copied from the partition)."),
     ).to_dict()
-
-    @property
-    @override
-    def partitions(self) -> list[dict[str, t.Any]] | None:
-        # One request series and one bookmark per campaign, so campaigns never hold each other back.
-        campaign_ids = self.runtime.campaign_ids
-        unique = dict.fromkeys(str(cid) for cid in campaign_ids)
-        return [{"campaign_id": cid} for cid in unique] or None
-
-    @override
-    def get_new_paginator(self) -> TimeCursorPaginator:
-        # No total is returned: a page shorter than `limit` is the last one.
-        return TimeCursorPaginator(self, lambda response: self.rows_in(response) >= PAGE_SIZE)
-
-    @override
-    def get_url_params(
-        self, context: Context | None, next_page_token: TimeCursor | None
-    ) -> dict[str, t.Any]:
-        lower, upper = self.window_bounds(context)
-        cursor = next_page_token or TimeCursor()
-        params: dict[str, t.Any] = {"page": cursor.page, "limit": PAGE_SIZE}
-        if context and context.get("campaign_id"):
-            params["campaignId"] = context["campaign_id"]
-        if lower is not None:
-            params["dateFrom"] = lower
-        params["dateTo"] = cursor.upper or upper
-        return params
 
 
 STREAMS: list[type[ProviderStream]] = [TucoRepliesStream]

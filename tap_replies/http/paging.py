@@ -1,0 +1,132 @@
+"""Where the next page starts: each paginator owns its position, computed by a pure function.
+
+Every paginator reads the page it is given the same way (`page_of`), after the stream has emitted
+that page's records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import typing as t
+from dataclasses import dataclass
+
+from singer_sdk.pagination import BaseAPIPaginator
+
+from tap_replies.http.shapes import page_of
+from tap_replies.timestamps import format_timestamp, parse_timestamp, up_to_the_second
+
+if t.TYPE_CHECKING:
+    import requests
+
+# A version check rather than try/except: mypy (run for 3.11) understands this one.
+if sys.version_info >= (3, 12):
+    from typing import override
+else:  # Python < 3.12
+    from typing_extensions import override
+
+
+@dataclass(frozen=True)
+class OffsetPosition:
+    """Where an offset-paged read is: the next offset, how far it has read, the last total."""
+
+    offset: int = 0
+    read_up_to: int = 0
+    last_total: int | None = None
+
+
+def next_position(at: OffsetPosition, count: int, total: int | None, page_size: int
+                  ) -> OffsetPosition | None:
+    """Where to read after a page of `count` rows at `at` that stated `total`; None: done.
+
+    A total that shrank since the last page means rows left the listing mid-read (an inbox
+    thread whose new reply moved it past the window's end, a deleted lead): every later row moved
+    up by as many places, so the next read steps back by that much rather than skip the rows that
+    slid under the offset. Offsets below `read_up_to` have been read (less what left the list);
+    after a step back the read continues from there. What is read twice is dropped or upserted.
+    """
+    shrunk = (max(0, at.last_total - total)
+              if total is not None and at.last_total is not None else 0)
+    read_up_to = max(max(at.read_up_to, at.offset) - shrunk, at.offset + count)
+    if shrunk and at.offset > 0:
+        return OffsetPosition(max(0, at.offset - shrunk), read_up_to, total)
+    if count == 0:
+        return None
+    more = count >= page_size if total is None else read_up_to < total
+    return OffsetPosition(read_up_to, read_up_to, total) if more else None
+
+
+class TotalCountPaginator(BaseAPIPaginator[OffsetPosition]):
+    """Offset paging that stops on the response's total (`total_key`), so the last page is never
+    followed by an empty probe; a page without a total ends the list when it is short."""
+
+    def __init__(self, start_offset: int, page_size: int, *, total_key: str) -> None:
+        super().__init__(OffsetPosition(start_offset, start_offset))
+        self.page_size = page_size
+        self.total_key = total_key
+
+    def _next(self, response: requests.Response) -> OffsetPosition | None:
+        page = page_of(response)
+        return next_position(self.current_value, page.count, page.total(self.total_key),
+                             self.page_size)
+
+    @override
+    def has_more(self, response: requests.Response) -> bool:
+        return self._next(response) is not None
+
+    @override
+    def get_next(self, response: requests.Response) -> OffsetPosition | None:
+        return self._next(response)
+
+
+@dataclass(frozen=True)
+class TimeCursor:
+    """Where a newest-first listing continues: its inclusive upper time bound and the page
+    number under that bound."""
+
+    upper: str
+    page: int = 1
+
+
+class TimeCursorPaginator(BaseAPIPaginator[TimeCursor]):
+    """Pages a newest-first listing by lowering its upper time bound to the oldest record of the
+    page just read, instead of counting pages.
+
+    Counting pages loses a record whenever one already read leaves the listing mid-sync (a Tuco
+    lead replying again moves after the window's end): every later row moves up a place and the
+    first row of the next page is never seen. A lowered bound does not move. The bound is
+    inclusive, so the next page starts with the records at that instant again; the stream drops
+    them as repeats. Only a page whose records all share one instant falls back to the next page
+    number under the same bound. A page shorter than `page_size` is the last one.
+    """
+
+    def __init__(self, upper: dt.datetime, page_size: int, *, timestamp_key: str) -> None:
+        super().__init__(TimeCursor(format_timestamp(upper)))
+        self.page_size = page_size
+        self.timestamp_key = timestamp_key
+
+    def _oldest_within_bound(self, response: requests.Response) -> dt.datetime | None:
+        page = page_of(response)
+        if page.count < self.page_size:
+            return None
+        bound = parse_timestamp(self.current_value.upper)
+        stamps = [ts for record in page.records
+                  if (ts := parse_timestamp(record.get(self.timestamp_key))) is not None
+                  and (bound is None or ts <= up_to_the_second(bound))]
+        return min(stamps, default=None)
+
+    @override
+    def has_more(self, response: requests.Response) -> bool:
+        return self._oldest_within_bound(response) is not None
+
+    @override
+    def get_next(self, response: requests.Response) -> TimeCursor | None:
+        oldest = self._oldest_within_bound(response)
+        if oldest is None:
+            return None
+        # Up to the next whole second: rounding down would cut off records of that instant.
+        bound = format_timestamp(up_to_the_second(oldest))
+        current = self.current_value
+        if bound == current.upper:
+            return TimeCursor(bound, current.page + 1)
+        return TimeCursor(bound, 1)
