@@ -822,7 +822,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if "rate" in sections:
             provider = args.provider
-            rpm = args.rpm or PROVIDERS[provider].requests_per_minute or 120
+            rpm = args.rpm or PROVIDERS[provider].spec.requests_per_minute or 120
             wanted_requests = rpm / 60.0 * rate_seconds
             if requests_full is not None:
                 per_scale = sum(c.actual for c in requests_full.full.values()) / scale

@@ -144,11 +144,11 @@ class MeltanoProject:
     def key_fingerprints(self, workspace: Workspace) -> set[str]:
         """One opaque id per provider key the workspace uses (key + API URL), never the key."""
         fingerprints = set()
-        for provider, spec in PROVIDERS.items():
+        for provider, known in PROVIDERS.items():
             key = self.setting(workspace.plugin, f"{provider}.api_key")
             if not key:
                 continue
-            url = str(self.setting(workspace.plugin, f"{provider}.api_url") or spec.api_url)
+            url = str(self.setting(workspace.plugin, f"{provider}.api_url") or known.spec.api_url)
             digest = hashlib.sha256(f"{provider}\n{url.rstrip('/')}\n{key}".encode()).hexdigest()
             fingerprints.add(digest[:16])
         return fingerprints

@@ -47,18 +47,6 @@ class Provider:
     spec: ProviderSpec
     streams: t.Sequence[type[ProviderStream]]
 
-    @property
-    def label(self) -> str:
-        return self.spec.label
-
-    @property
-    def api_url(self) -> str:
-        return self.spec.api_url
-
-    @property
-    def requests_per_minute(self) -> int | None:
-        return self.spec.requests_per_minute
-
 
 PROVIDERS: dict[str, Provider] = {
     module.SPEC.name: Provider(module.SPEC, module.STREAMS)
