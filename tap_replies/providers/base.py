@@ -18,7 +18,7 @@ from singer_sdk import RESTStream
 from singer_sdk.exceptions import SyncLifecycleSignal
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
-from tap_replies.http.client import ProviderClient, RequestStats
+from tap_replies.http.client import RequestStats
 from tap_replies.http.errors import (
     Endpoint,
     ProviderError,
@@ -44,7 +44,9 @@ if t.TYPE_CHECKING:
     import requests
     from singer_sdk.helpers.types import Context
 
+    from tap_replies.http.client import ProviderClient
     from tap_replies.settings import ProviderSettings, ProviderSpec
+    from tap_replies.tap import TapReplies
 
 # A version check rather than try/except: mypy (run for 3.11) understands this one.
 if sys.version_info >= (3, 12):
@@ -53,12 +55,6 @@ else:  # Python < 3.12
     from typing_extensions import override
 
 __all__ = ["PagedStream", "ProviderError", "ProviderStream"]
-
-
-class ClientSource(t.Protocol):
-    """What a stream is built from: the tap's one client per provider."""
-
-    def client_for(self, provider: str) -> ProviderClient: ...
 
 
 class PagedStream(RESTStream[t.Any]):
@@ -83,11 +79,11 @@ class PagedStream(RESTStream[t.Any]):
     # Never log full URLs: Smartlead's key rides in the query string.
     _LOG_REQUEST_METRIC_URLS = False
 
-    def __init__(self, tap: ClientSource, **kwargs: t.Any) -> None:
+    def __init__(self, tap: TapReplies, **kwargs: t.Any) -> None:
         # Before the SDK's constructor, which reads the schema (that may depend on a setting).
-        self.client = tap.client_for(self.spec.name)
+        self.client: ProviderClient = tap.client_for(self.spec.name)
         self.settings: ProviderSettings = self.client.settings
-        super().__init__(tap=t.cast("t.Any", tap), **kwargs)
+        super().__init__(tap=tap, **kwargs)
         self.request_stats = RequestStats()
         self.progress = Progress(self.name, self.client.clock, self.logger)
         # The SDK reads bodies whole; a spooled stream reads them as they arrive.
