@@ -11,6 +11,8 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass
 
+import requests
+
 from tap_replies.http.errors import (
     Endpoint,
     ProviderError,
@@ -70,6 +72,16 @@ class ProviderClient:
         self.policy = RetryPolicy(max_retries=settings.max_retries,
                                   max_wait_seconds=settings.max_wait_seconds)
         self.stats = RequestStats()
+
+    def configure(self, session: requests.Session, *, stream_bodies: bool) -> None:
+        """The session a stream sends through. The environment's proxy settings (HTTPS_PROXY,
+        NO_PROXY) are read once, here: requests would read them for every request, which cost a
+        millisecond each, more than a page of records."""
+        session.stream = stream_bodies  # a spooled stream reads bodies as they arrive
+        url = self.settings.api_url
+        if not requests.utils.should_bypass_proxies(url, no_proxy=None):
+            session.proxies.update(requests.utils.get_environ_proxies(url))
+        session.trust_env = False
 
     def retrying(self, send: Send, caller: Caller) -> Send:
         """`send` paced, retried and counted on behalf of `caller`."""

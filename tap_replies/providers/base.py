@@ -86,8 +86,7 @@ class PagedStream(RESTStream[t.Any]):
         super().__init__(tap=tap, **kwargs)
         self.request_stats = RequestStats()
         self.progress = Progress(self.name, self.client.clock, self.logger)
-        # The SDK reads bodies whole; a spooled stream reads them as they arrive.
-        self.requests_session.stream = self.streams_body
+        self.client.configure(self.requests_session, stream_bodies=self.streams_body)
 
     @override
     def log(self, message: str, *args: t.Any, level: int = logging.INFO, **kwargs: t.Any) -> None:
