@@ -17,17 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from run import (
-    PY,
-    SandboxProcess,
-    check,
-    fmt,
-    median,
-    metric_records,
-    run_child,
-    table,
-    write_json,
-)
+from harness.children import PY, check, metric_records, run_child
+from harness.figures import fmt, median, table
+from harness.sandbox import SandboxProcess, write_json
 
 from tap_replies.sandbox.leadterra import LeadterraEmulator
 
@@ -74,11 +66,14 @@ def measure(seed: int, runs: int, shape: str) -> list[tuple[int, float, float, i
     return rows
 
 
+def title(shape: str = "array") -> str:
+    return f"Memory: Leadterra's unpaged reply list ({shape} shape), 1x / 3x / 10x"
+
+
 def section(seed: int = 1, runs: int = 3, shape: str = "array") -> list[str]:
-    """The report's lines: a table, the growth, and CPU per record net of start-up."""
+    """The report's lines (after its title): a table, the growth, CPU per record net of start-up."""
     rows = measure(seed, runs, shape)
-    lines = [f"## Memory: Leadterra's unpaged reply list ({shape} shape), 1x / 3x / 10x",
-             table(["list", "replies", "peak RSS MB", "CPU s", "CPU-s/10k"], [
+    lines = [table(["list", "replies", "peak RSS MB", "CPU s", "CPU-s/10k"], [
                  [f"{m}x", f"{n:,}", fmt(rss, 1), fmt(cpu, 2), fmt(cpu / n * 10_000, 3)]
                  for m, rss, cpu, n in rows])]
     (_, rss_1, cpu_1, n_1), (_, rss_10, cpu_10, n_10) = rows[0], rows[-1]
@@ -101,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--shape", default="array", choices=("array", "data", "paginated"))
     args = parser.parse_args(argv)
+    print(f"## {title(args.shape)}", flush=True)
     for line in section(args.seed, args.runs, args.shape):
         print(line, flush=True)
     return 0

@@ -1,27 +1,27 @@
 """The tap's CLI with benchmark-only patches, to measure a change before anyone makes it for real.
 
-    TAP_BENCH_PATCHES=msgspec,no_flush python benchmarks/tap_variant.py --config ... > /dev/null
+    TAP_BENCH_PATCHES=sdk_writer,no_flush python benchmarks/tap_variant.py --config ... > /dev/null
+    TAP_BENCH_PROFILE=tap.prof python benchmarks/tap_variant.py --config ...  # cProfile, CPU clock
 
-With no patches this is exactly `tap-replies`. Each patch is the smallest stand-in for a code change
-(or for undoing one the tap made), measured in BENCHMARKS.md; none is used outside the benchmark.
+With no patches this is exactly `tap-replies` (its console-script entry, `TapReplies.cli`). Each
+patch is the smallest stand-in for a code change (or for undoing one the tap made); the experiments
+section of the benchmark runs every one in PATCHES and checks that it emits the same records. A
+patch touches only the Singer SDK and the tap's public entry class, never the tap's internals,
+which change freely. The tap is imported inside main(), so a profile covers its imports too.
 """
 
 from __future__ import annotations
 
+import cProfile
 import os
 import sys
+import time
 import typing as t
-
-from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.io_base import SingerWriter
-from singer_sdk.singerlib import RecordMessage
-
-from tap_replies.providers.base import ProviderStream
-from tap_replies.tap import TapReplies
 
 
 def _buffered(writer_class: type[t.Any]) -> type[t.Any]:
     """`writer_class` without the flush after each RECORD; any other message still flushes."""
+    from singer_sdk.singerlib import RecordMessage
 
     class Buffered(writer_class):  # type: ignore[misc,valid-type]
         def write_message(self, message: t.Any) -> None:
@@ -36,81 +36,76 @@ def _buffered(writer_class: type[t.Any]) -> type[t.Any]:
     return Buffered
 
 
-def _patch_msgspec() -> None:
-    from singer_sdk.contrib.msgspec import MsgSpecWriter
-
-    TapReplies.message_writer_class = MsgSpecWriter
-
-
 def _patch_sdk_writer() -> None:
-    """The SDK's default writer (simplejson), to show what MsgSpecWriter saves."""
+    """The SDK's default writer (simplejson), to show what the tap's msgspec writer saves."""
+    from singer_sdk.io_base import SingerWriter
+
+    from tap_replies.tap import TapReplies
+
     TapReplies.message_writer_class = SingerWriter
 
 
 def _patch_no_flush() -> None:
-    TapReplies.message_writer_class = _buffered(TapReplies.message_writer_class or SingerWriter)
+    from tap_replies.tap import TapReplies
+
+    TapReplies.message_writer_class = _buffered(TapReplies.message_writer_class)
 
 
-def _patch_conform(level: TypeConformanceLevel) -> t.Callable[[], None]:
-    """Every record at `level`, instead of the tap's own choice (RecordShape) per record."""
+def _patch_conform(level: str) -> t.Callable[[], None]:
+    """Every record conformed at `level`, whatever level the tap chose for it: the SDK's
+    record path calls `conform_record_data_types` with the stream's level, which this overrides."""
 
     def patch() -> None:
-        original = ProviderStream.post_process
+        from singer_sdk.helpers.conform import TypeConformanceLevel
+        from singer_sdk.streams import core
 
-        def post_process(self: ProviderStream, row: dict[str, t.Any],
-                         context: t.Any = None) -> dict[str, t.Any] | None:
-            processed = original(self, row, context)
-            self.TYPE_CONFORMANCE_LEVEL = level
-            return processed
+        conform = core.conform_record_data_types
 
-        ProviderStream.post_process = post_process  # type: ignore[method-assign]
+        def forced(**kwargs: t.Any) -> t.Any:
+            return conform(**{**kwargs, "level": TypeConformanceLevel[level]})
+
+        core.conform_record_data_types = forced  # type: ignore[assignment]
 
     return patch
 
 
-def _patch_msgspec_decode() -> None:
-    """Pages parsed with msgspec (already a dependency) instead of the standard library's json."""
-    import json
-    import types
-
-    import msgspec
-
-    from tap_replies.providers import base
-
-    # msgspec.DecodeError is a ValueError, so base.py's handling of bad bodies is unchanged.
-    base.json = types.SimpleNamespace(  # type: ignore[assignment]
-        loads=msgspec.json.decode, dumps=json.dumps,
-    )
-
-
-def _patch_no_progress() -> None:
-    """No per-record bookkeeping in post_process beyond the primary-key check."""
-    ProviderStream.log_progress = lambda self, *, total=None: None  # type: ignore[method-assign]
-
-
-PATCHES: dict[str, t.Callable[[], None]] = {
-    "msgspec": _patch_msgspec,
-    "sdk_writer": _patch_sdk_writer,
-    "no_flush": _patch_no_flush,
-    "conform_recursive": _patch_conform(TypeConformanceLevel.RECURSIVE),
-    "conform_root": _patch_conform(TypeConformanceLevel.ROOT_ONLY),
-    "conform_none": _patch_conform(TypeConformanceLevel.NONE),
-    "no_progress": _patch_no_progress,
-    "msgspec_decode": _patch_msgspec_decode,
+# name -> (what it stands for, the patch). Order matters for writers: sdk_writer before no_flush,
+# which wraps whichever writer is set.
+PATCHES: dict[str, tuple[str, t.Callable[[], None]]] = {
+    "sdk_writer": ("SDK default writer (simplejson), not the tap's msgspec one", _patch_sdk_writer),
+    "no_flush": ("no flush per RECORD", _patch_no_flush),
+    "conform_recursive": ("every record conformed RECURSIVE (the SDK default)",
+                          _patch_conform("RECURSIVE")),
+    "conform_root": ("every record conformed ROOT_ONLY", _patch_conform("ROOT_ONLY")),
+    "conform_none": ("no conformance at all (NONE)", _patch_conform("NONE")),
 }
 
 
-def apply(names: t.Iterable[str]) -> None:
-    # Order matters for writers: msgspec first, then no_flush wraps whichever writer is set.
-    ordered = sorted(set(names), key=lambda n: list(PATCHES).index(n))
-    for name in ordered:
-        PATCHES[name]()
+def tap(names: t.Iterable[str]) -> None:
+    """The tap's CLI with the named patches applied."""
+    for name in sorted(set(names), key=list(PATCHES).index):
+        PATCHES[name][1]()
+    from tap_replies.tap import TapReplies
+
+    TapReplies.cli()
 
 
-if __name__ == "__main__":
+def main() -> None:
     wanted = [n for n in os.environ.get("TAP_BENCH_PATCHES", "").split(",") if n]
     unknown = [n for n in wanted if n not in PATCHES]
     if unknown:
         raise SystemExit(f"unknown patch {unknown}; known: {', '.join(PATCHES)}")
-    apply(wanted)
-    TapReplies.cli()
+    profile_to = os.environ.get("TAP_BENCH_PROFILE")
+    if not profile_to:
+        tap(wanted)
+        return
+    # CPU time, not wall: waiting on the sandbox's socket is not the tap's cost.
+    profiler = cProfile.Profile(time.process_time)
+    try:
+        profiler.runcall(tap, wanted)
+    finally:
+        profiler.dump_stats(profile_to)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""What every benchmark section shares: child processes, the sandbox, workloads, the report."""
