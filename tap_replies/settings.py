@@ -12,6 +12,7 @@ file's `tuco.api_url` and `tuco.campaign_ids` as they were.
 
 from __future__ import annotations
 
+import decimal
 import json
 import types
 import typing as t
@@ -115,11 +116,19 @@ class ProviderSettings:
             spec=spec,
             api_key=key.strip() if isinstance(key, str) else "",  # a pasted key ends in "\n"
             api_url=str(block.get("api_url") or spec.api_url).rstrip("/"),
-            requests_per_minute=block.get("requests_per_minute", spec.requests_per_minute),
+            requests_per_minute=_number(block.get("requests_per_minute",
+                                                  spec.requests_per_minute)),
             campaign_ids=tuple(dict.fromkeys(block.get("campaign_ids") or ())),
             options=types.MappingProxyType(options),
             **{name: _run_setting(config, name) for name in RUN_SETTING_MINIMUMS},
         )
+
+
+def _number(value: t.Any) -> t.Any:
+    """A JSON number as a float (the SDK reads a config file's 0.5 as a Decimal)."""
+    if isinstance(value, decimal.Decimal) and value.is_finite():
+        return float(value)
+    return value
 
 
 def _run_setting(config: t.Mapping[str, t.Any], name: str) -> t.Any:

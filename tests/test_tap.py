@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import decimal
 import json
 import subprocess
 import sys
@@ -94,3 +95,12 @@ def test_records_hold_only_the_properties_their_schema_declares(sandbox):
             continue
         assert records, name
         assert all(record.keys() <= schema["properties"].keys() for record in records), name
+
+
+def test_a_fractional_requests_per_minute_from_a_config_file_paces_the_provider():
+    # The SDK's command line reads a config file's 0.5 as a Decimal.
+    text = '{"tuco": {"api_key": "tuco_key_0001", "requests_per_minute": 0.5}}'
+    config = json.loads(text, parse_float=decimal.Decimal)
+    tap = TapReplies(config=config, parse_env_config=False)
+    assert tap.config_errors() == []
+    assert tap.client_for("tuco").bucket.interval == 120.0  # one request every two minutes
