@@ -21,6 +21,13 @@ private one only with a line below saying why none does.
   key that is a request filter (Smartlead's chunk of campaign ids) out of the record.
   `ProviderStream.fill_in` copies the keys the schema declares itself, before the record's
   checks (a primary key may be one: Smartlead's lead rows name no campaign).
+- `Stream._generate_record_messages()` (overridden by `LeanRecordPath`, which every stream is):
+  the SDK walks every record to drop deselected properties there, even when the catalog
+  deselects none; on short records that walk costs as much as the record's JSON. The override
+  skips it only when every property is selected and the conformance level is NONE, and takes the
+  SDK's own path otherwise. No public hook runs between `post_process` and the RECORD message.
+- `Stream._stream_version` (read by `LeanRecordPath`): the RECORD message's `version`, as the
+  SDK sets it for full-table streams; no public accessor exists.
 - `RESTStream._LOG_REQUEST_METRIC_URLS = False` (pinned on `ProviderStream`): the SDK default is
   False in 0.54; pinned so a changed default can never log Smartlead's URLs, whose query string
   carries the key. There is no public setting for it.
@@ -45,6 +52,8 @@ PRIVATE_SDK_HOOKS: dict[str, tuple[str, ...] | None] = {
     "StreamStateManager.is_flushed": None,
     "Stream._increment_stream_state": ("self", "latest_record", "context"),
     "Stream._process_record": ("self", "record", "child_context", "partition_context"),
+    "Stream._generate_record_messages": ("self", "record"),
+    "Stream._stream_version": None,
     "RESTStream._LOG_REQUEST_METRIC_URLS": None,
     "PluginBase._env_var_config": None,
     "singer_sdk.helpers._classproperty.classproperty": None,

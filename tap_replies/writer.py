@@ -1,5 +1,8 @@
 """The tap's Singer writer: msgspec's, plus a way through text that UTF-8 cannot hold.
 
+A STATE message is encoded as it stands: the SDK's `Message.to_dict` (`dataclasses.asdict`)
+deep-copies the whole tap state first, and the tap writes one STATE per page.
+
 JSON may escape half of a UTF-16 pair on its own (`"\\ud83d"`, an emoji cut in two by some
 client's truncation); `json.loads` turns it into a lone surrogate, which no UTF-8 writer can encode,
 so one such reply would end the whole sync. The check costs nothing on the way that works: only a
@@ -13,8 +16,8 @@ import re
 import sys
 import typing as t
 
-from singer_sdk.contrib.msgspec import MsgSpecWriter
-from singer_sdk.singerlib import RecordMessage
+from singer_sdk.contrib.msgspec import MsgSpecWriter, serialize_jsonl
+from singer_sdk.singerlib import RecordMessage, StateMessage
 
 if t.TYPE_CHECKING:
     from singer_sdk.singerlib.encoding.simple import Message
@@ -62,7 +65,19 @@ class RecordWriter(MsgSpecWriter):
         )
 
     @override
+    def write_message(self, message: Message) -> None:
+        sys.stdout.buffer.write(self.format_message(message))
+        # RECORDs go out as the buffer fills; every other message (a STATE above all) is flushed
+        # at once, with every RECORD before it: a target never sees a state ahead of its records,
+        # and a killed run loses only records that no state has claimed.
+        if message.__class__ is not RecordMessage:
+            sys.stdout.flush()
+
+    @override
     def serialize_message(self, message: Message) -> bytearray:
+        if message.__class__ is StateMessage:
+            # The same line as `to_dict` gives, without its deep copy of the state.
+            return serialize_jsonl({"type": "STATE", "value": message.value})
         try:
             return super().serialize_message(message)
         except UnicodeEncodeError:

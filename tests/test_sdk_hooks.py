@@ -28,7 +28,7 @@ SDK_CLASSES: dict[str, type] = {
     "StreamStateManager": _state.StreamStateManager,
 }
 # Set on instances by the SDK's constructors, not declared on the classes.
-INSTANCE_ATTRIBUTES = {"StreamStateManager.is_flushed"}
+INSTANCE_ATTRIBUTES = {"Stream._stream_version", "StreamStateManager.is_flushed"}
 
 
 @pytest.fixture(scope="module")

@@ -448,18 +448,3 @@ def test_a_long_wait_for_the_rate_limit_still_logs_progress_every_30_seconds(uni
     assert len(lines) >= int(300 // PROGRESS_LOG_SECONDS) - 1
     assert lines[0].startswith("unit_stream: 0 pages, 0 records in 30s; waiting 270s more")
 
-
-# -- the session ------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("no_proxy", "expected"),
-                         [("", {"http": "http://proxy.example:3128"}), ("127.0.0.1", {})])
-def test_the_environments_proxy_is_read_once_for_the_providers_url(
-        fast_tap, monkeypatch, no_proxy, expected):
-    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
-    monkeypatch.setenv("NO_PROXY", no_proxy)
-    tap = fast_tap(config={"tuco": {"api_key": "tuco_unit_key_0001",
-                                    "api_url": "http://127.0.0.1:9"}}, parse_env_config=False)
-    session = tap.streams["tuco_replies"].requests_session
-    assert {k: v for k, v in session.proxies.items() if k in ("http", "https")} == expected
-    assert session.trust_env is False  # not read again for every request

@@ -38,6 +38,7 @@ from tap_replies.http.shapes import (
     page_of,
 )
 from tap_replies.progress import Progress
+from tap_replies.providers.record_messages import LeanRecordPath
 from tap_replies.providers.record_shape import RecordCheck
 
 if t.TYPE_CHECKING:
@@ -190,7 +191,7 @@ class PagedStream(RESTStream[t.Any]):
         return ProviderError(unexpected_error_line(exc, f"{self.endpoint.of(None)} ({self.name})"))
 
 
-class ProviderStream(PagedStream):
+class ProviderStream(LeanRecordPath, PagedStream):
     """Base of every stream: what is done with each record of a page."""
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
@@ -212,8 +213,7 @@ class ProviderStream(PagedStream):
                 return None
             # Parsed JSON rarely needs converting, and the SDK's per-value conformance is over
             # half of the tap's CPU: one cheap check decides, after putting drifted values right.
-            conforms = self.record_check.conforms_after_repair(
-                row, lambda: self.record_label(row))
+            conforms = self.record_check.conforms_after_repair(row, self.record_label)
             if not self.record_check.has_primary_key(row):
                 return None
             if self.documented_values:

@@ -299,11 +299,13 @@ class RecordCheck:
         self.skipped_without_primary_key = 0
         self._drifts_logged: set[tuple[str, bool]] = set()
 
-    def conforms_after_repair(self, row: dict[str, t.Any], label: t.Callable[[], str]) -> bool:
+    def conforms_after_repair(
+        self, row: dict[str, t.Any], label: t.Callable[[t.Mapping[str, t.Any]], str]
+    ) -> bool:
         """Puts `row` right if it drifted; True when it now has every type its schema says."""
         if self.shape.conforms(row):
             return True
-        where = label()  # before the repair: the key itself may be what drifted
+        where = label(row)  # before the repair: the key itself may be what drifted
         drifts: list[Drift] = []
         self.shape.repair(row, drifts)
         for drift in drifts:
@@ -312,7 +314,10 @@ class RecordCheck:
 
     def has_primary_key(self, row: dict[str, t.Any]) -> bool:
         """False (and a warning) for a record missing a primary key value: it is skipped."""
-        if all(row.get(key) not in (None, "") for key in self.primary_keys):
+        for key in self.primary_keys:
+            if row.get(key) in (None, ""):
+                break
+        else:
             return True
         self.skipped_without_primary_key += 1
         self.logger.warning("%s: skipped a record with no %s (%d skipped so far)",
