@@ -75,8 +75,8 @@ class ProviderClient:
 
     def configure(self, session: requests.Session, *, stream_bodies: bool) -> None:
         """The session a stream sends through. The environment's proxy settings (HTTPS_PROXY,
-        NO_PROXY) are read once, here: requests would read them for every request, which cost a
-        millisecond each, more than a page of records."""
+        NO_PROXY) are read once, here: requests would read them again for every request, about
+        0.2-0.35 ms of CPU each: much of a 20-reply Smartlead inbox page's cost."""
         session.stream = stream_bodies  # a spooled stream reads bodies as they arrive
         url = self.settings.api_url
         if not requests.utils.should_bypass_proxies(url, no_proxy=None):

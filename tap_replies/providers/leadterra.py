@@ -50,8 +50,6 @@ SDRS_SHAPE = ListShape(keys=("data",))
 FOLLOWUPS_SHAPE = ListShape(bare=True, keys=("data",))
 
 
-
-
 def leadterra_hint(response: requests.Response) -> str | None:
     """Leadterra's fixes for a refused request: name the campaign it asked for."""
     campaign = query_value(response, "campaignId")
@@ -155,8 +153,8 @@ class CappedListStream(LeadterraStream):
     def on_page_done(self) -> None:
         if self.progress.records_emitted >= self.cap:
             self.logger.warning(
-                "%s: %d due follow-ups, the most this endpoint returns; any beyond them "
-                "cannot be read", self.name, self.progress.records_emitted,
+                "%s: %d records, the most this endpoint returns; any beyond them cannot be "
+                "read", self.name, self.progress.records_emitted,
             )
         super().on_page_done()
 
