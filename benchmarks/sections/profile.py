@@ -32,8 +32,10 @@ HTTP_FILES = ("/requests/", "/urllib3/", "/http/client.py", "/socket.py", "/ssl.
 
 
 def is_http(func: Func) -> bool:
-    """In an HTTP library (its imports, which run at start-up, aside)."""
-    return func[2] != "<module>" and any(part in func[0] for part in HTTP_FILES)
+    """In an HTTP library (its imports, which run at start-up, aside); not the tap's own
+    tap_replies/http/client.py, whose name matches the standard library's."""
+    return (func[2] != "<module>" and "tap_replies" not in func[0]
+            and any(part in func[0] for part in HTTP_FILES))
 
 
 def is_json_decode(func: Func) -> bool:
