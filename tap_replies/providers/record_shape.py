@@ -259,10 +259,6 @@ class RecordShape:
         return msgspec.defstruct("Shape", members, forbid_unknown_fields=not self.open,
                                  rename={f"f{i}": name for i, name in enumerate(names)})
 
-    def allows_keys(self, keys: t.Iterable[str]) -> bool:
-        """True when the SDK would keep top-level properties of these names."""
-        return self.open or self.keys.issuperset(keys)
-
     def conforms(self, value: dict[str, t.Any]) -> bool:
         """True when every value has its schema's type and the SDK's conformance would return
         `value` unchanged (no property the schema lacks, where it lists them all)."""
