@@ -104,16 +104,21 @@ class TimeCursorPaginator(BaseAPIPaginator[TimeCursor]):
         super().__init__(TimeCursor(format_timestamp(upper)))
         self.page_size = page_size
         self.timestamp_key = timestamp_key
+        # The page last read and its oldest time: `has_more` and `get_next` both ask.
+        self._last: tuple[requests.Response, dt.datetime | None] | None = None
 
     def _oldest_within_bound(self, response: requests.Response) -> dt.datetime | None:
+        if self._last is not None and self._last[0] is response:
+            return self._last[1]
         page = page_of(response)
-        if page.count < self.page_size:
-            return None
-        bound = parse_timestamp(self.current_value.upper)
-        stamps = [ts for record in page.records
-                  if (ts := parse_timestamp(record.get(self.timestamp_key))) is not None
-                  and (bound is None or ts <= up_to_the_second(bound))]
-        return min(stamps, default=None)
+        oldest = None
+        if page.count >= self.page_size:
+            bound = parse_timestamp(self.current_value.upper)  # a whole second already
+            oldest = min((ts for record in page.records
+                          if (ts := parse_timestamp(record.get(self.timestamp_key))) is not None
+                          and (bound is None or ts <= bound)), default=None)
+        self._last = (response, oldest)
+        return oldest
 
     @override
     def has_more(self, response: requests.Response) -> bool:
