@@ -19,6 +19,11 @@ import typing as t
 from dataclasses import dataclass
 
 from singer_sdk import typing as th
+from singer_sdk.authenticators import (
+    APIAuthenticatorBase,
+    APIKeyAuthenticator,
+    BearerTokenAuthenticator,
+)
 
 if t.TYPE_CHECKING:
     import requests
@@ -45,6 +50,21 @@ def run_default(name: str) -> t.Any:
     return next(p.default for p in RUN_SETTINGS if p.name == name)
 
 
+def bearer_auth(api_key: str) -> APIAuthenticatorBase:
+    """`Authorization: Bearer <key>`: the key rides in a header, never in a URL."""
+    return BearerTokenAuthenticator(token=api_key)
+
+
+def query_param_auth(param: str) -> t.Callable[[str], APIAuthenticatorBase]:
+    """The key as the query parameter `param`: every URL then holds it, so no URL is logged
+    (providers/base.py) and the tap registers the key with the redactor before any request."""
+
+    def auth(api_key: str) -> APIAuthenticatorBase:
+        return APIKeyAuthenticator(key=param, value=api_key, location="params")
+
+    return auth
+
+
 @dataclass(frozen=True)
 class ProviderSpec:
     """What the tap knows of a provider before any setting is read: its name, label, defaults."""
@@ -58,6 +78,8 @@ class ProviderSpec:
     # The provider's own fix for a refused request (a pure function of the response, whose
     # `.request` is what was sent); None falls back to http/errors.py's generic one.
     error_hint: t.Callable[[requests.Response], str | None] = lambda response: None
+    # How the key goes on a request, from the key: every stream of the provider sends it so.
+    auth: t.Callable[[str], APIAuthenticatorBase] = bearer_auth
 
     def settings_block(self) -> th.Property:
         """The provider's block of the settings schema."""

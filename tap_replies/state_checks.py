@@ -2,8 +2,9 @@
 
 A state file that is not JSON, or a bookmark that is not a date-time, would otherwise end a sync
 half-way (after other streams had already emitted) with an error that reads like a bug. Every
-bookmark this tap writes is an ISO 8601 time: the SDK's `replication_key_value`, and Smartlead
-leads' `event_time_gt` (see providers/smartlead.py), each at the stream's level or a partition's.
+bookmark this tap writes is an ISO 8601 time, at the stream's level or a partition's: the SDK's
+`replication_key_value`, or a changed-since stream's own key (`Registry.bookmark_keys` has them
+all, from the streams).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from singer_sdk.exceptions import ConfigValidationError
 
 from tap_replies.timestamps import parse_timestamp
 
-BOOKMARK_KEYS = ("replication_key_value", "event_time_gt")
 STATE_IDS = "`meltano state list` shows the ids"
 
 
@@ -41,8 +41,10 @@ def parse_state_file(text: str, name: str) -> dict[str, t.Any]:
     )
 
 
-def bookmark_errors(state: t.Mapping[str, t.Any], stream_names: t.Collection[str]) -> list[str]:
-    """One line per bookmark of a stream of this tap that is not a date-time."""
+def bookmark_errors(state: t.Mapping[str, t.Any], stream_names: t.Collection[str],
+                    bookmark_keys: t.Sequence[str]) -> list[str]:
+    """One line per bookmark (under one of `bookmark_keys`) of a stream of this tap that is not
+    a date-time."""
     bookmarks = state.get("bookmarks") or {}
     if not isinstance(bookmarks, dict):
         return [_fix("'bookmarks' is not an object", None)]
@@ -62,7 +64,7 @@ def bookmark_errors(state: t.Mapping[str, t.Any], stream_names: t.Collection[str
                 errors.append(_fix(f"a partition of {stream} is not an object", stream))
                 continue
             where = _partition(holder)
-            for key in BOOKMARK_KEYS:
+            for key in bookmark_keys:
                 value = holder.get(key)
                 if value is not None and parse_timestamp(value) is None:
                     errors.append(_fix(f"bookmark {stream}.{key}{where} {value!r} is not an "

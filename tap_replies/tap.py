@@ -8,7 +8,6 @@ import os
 import re
 import sys
 import typing as t
-from dataclasses import dataclass
 
 import click
 from singer_sdk import Tap
@@ -20,12 +19,11 @@ from tap_replies.failures import failures_in_one_line
 from tap_replies.http.client import ProviderClient
 from tap_replies.http.pacing import Clock, SystemClock
 from tap_replies.http.redact import REDACTOR, install_log_redaction
-from tap_replies.providers import leadterra, smartlead, tuco
 from tap_replies.providers.base import ProviderStream
+from tap_replies.registry import PROVIDERS, Registry
 from tap_replies.settings import (
     RUN_SETTINGS,
     ProviderSettings,
-    ProviderSpec,
     merged_settings,
     nested_env_settings,
 )
@@ -40,19 +38,17 @@ else:  # Python < 3.12
     from typing_extensions import override
 
 
-@dataclass(frozen=True)
-class Provider:
-    """A provider as the tap knows it: its spec (name, label, defaults) and its streams."""
-
-    spec: ProviderSpec
-    streams: t.Sequence[type[ProviderStream]]
+__all__ = ["PROVIDERS", "TapReplies"]
 
 
-PROVIDERS: dict[str, Provider] = {
-    module.SPEC.name: Provider(module.SPEC, module.STREAMS)
-    for module in (leadterra, smartlead, tuco)
-}
-SPECS = [provider.spec for provider in PROVIDERS.values()]
+def settings_schema(registry: Registry) -> dict[str, t.Any]:
+    """The tap's settings: start_date, one block per provider of `registry`, the run's own."""
+    return th.PropertiesList(
+        th.Property("start_date", th.DateTimeType,
+                    description="Earliest reply to extract (ISO 8601). Default: everything."),
+        *[spec.settings_block() for spec in registry.specs],
+        *RUN_SETTINGS,
+    ).to_dict()
 
 
 class TapReplies(Tap):
@@ -61,12 +57,9 @@ class TapReplies(Tap):
     name = "tap-replies"
     package_name = "tap-replies"
 
-    config_jsonschema = th.PropertiesList(
-        th.Property("start_date", th.DateTimeType,
-                    description="Earliest reply to extract (ISO 8601). Default: everything."),
-        *[spec.settings_block() for spec in SPECS],
-        *RUN_SETTINGS,
-    ).to_dict()
+    # The providers this tap reads: everything below lists them from here (tap_replies/registry.py).
+    registry: t.ClassVar[Registry] = PROVIDERS
+    config_jsonschema = settings_schema(PROVIDERS)
 
     # msgspec serialises records several times faster than the standard library's json; ours
     # also writes a record whose text has a lone UTF-16 surrogate, instead of failing.
@@ -94,6 +87,12 @@ class TapReplies(Tap):
         if isinstance(self.message_writer, RecordWriter):
             self.message_writer.record_label = self._record_label
 
+    @classmethod
+    def reading(cls, registry: Registry) -> type[TapReplies]:
+        """This tap over another set of providers (the tests' fourth provider, for one)."""
+        return type(cls.__name__, (cls,), {
+            "registry": registry, "config_jsonschema": settings_schema(registry)})
+
     # -- settings -------------------------------------------------------------------------
 
     @override
@@ -101,22 +100,23 @@ class TapReplies(Tap):
     def _env_var_config(cls) -> dict[str, t.Any]:
         """Top-level settings as the SDK reads them, plus nested ones such as
         TAP_REPLIES_SMARTLEAD_API_KEY."""
-        nested = nested_env_settings(SPECS, cls.config_jsonschema["properties"], os.environ)
+        nested = nested_env_settings(cls.registry.specs, cls.config_jsonschema["properties"],
+                                     os.environ)
         return merged_settings(super()._env_var_config, nested)
 
     @property
     def configured_providers(self) -> list[str]:
-        return [name for name in PROVIDERS if isinstance(self.config.get(name), dict)]
+        return [name for name in self.registry if isinstance(self.config.get(name), dict)]
 
     def provider_settings(self, provider: str) -> ProviderSettings:
         """The provider's settings with defaults filled in, as its streams read them."""
-        return ProviderSettings.resolve(PROVIDERS[provider].spec, self.config)
+        return ProviderSettings.resolve(self.registry[provider].spec, self.config)
 
     def config_errors(self) -> list[str]:
         """Problems a person must fix before any request: one line each."""
         schema = copy.deepcopy(self.config_jsonschema)
         self.append_builtin_config(schema)  # the SDK's own settings: stream_maps, batch_config…
-        return settings_errors(self.config, schema["properties"], SPECS)
+        return settings_errors(self.config, schema["properties"], self.registry.specs)
 
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
@@ -147,13 +147,14 @@ class TapReplies(Tap):
             errors = self.config_errors()
             raise ConfigValidationError(errors[0], errors=errors)
         return [stream_class(tap=self) for provider in self.configured_providers
-                for stream_class in PROVIDERS[provider].streams]
+                for stream_class in self.registry[provider].streams]
 
     @override
     def load_state(self, state: dict[str, t.Any]) -> None:
         # Every stream's bookmarks, before any stream starts (the SDK's hook for this): nothing
         # is emitted from a state the tap could not finish from.
-        errors = bookmark_errors(state, set(self.streams)) if state.get("bookmarks") else []
+        errors = (bookmark_errors(state, set(self.streams), self.registry.bookmark_keys)
+                  if state.get("bookmarks") else [])
         if errors:
             raise StateError(errors[0], errors=errors)
         super().load_state(state)

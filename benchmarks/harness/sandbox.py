@@ -17,8 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.children import PY, ROOT, check, run_child, tap_command
+from tap_replies.registry import PROVIDERS
 from tap_replies.sandbox import Sandbox
-from tap_replies.sandbox.server import EMULATORS
+from tap_replies.settings import bearer_auth
+
+EMULATORS = [provider.emulator for provider in PROVIDERS.values()]
 
 # Which providers' streams each workload syncs. "mixed" is all three at one sandbox scale: per
 # unit of scale the emulated workspaces hold 300 replying Tuco leads, 250 Leadterra replies (plus
@@ -26,14 +29,13 @@ from tap_replies.sandbox.server import EMULATORS
 # replies, 12 campaigns, 8 categories), so each provider brings about a third of the records,
 # each at its own shape: a team running all three tools at a similar volume.
 WORKLOADS: dict[str, tuple[str, ...]] = {
-    "mixed": ("leadterra", "smartlead", "tuco"),
-    "tuco": ("tuco",),
-    "smartlead": ("smartlead",),
-    "leadterra": ("leadterra",),
+    "mixed": tuple(PROVIDERS),
+    **{name: (name,) for name in PROVIDERS},
 }
-# The rate limits the providers publish (shared/api-docs), requests per minute; Leadterra
-# publishes none, so its rate-limited sync uses Tuco's.
-DOCUMENTED_RPM = {"smartlead": 60, "tuco": 120, "leadterra": 120}
+# The rate limits the providers publish (shared/api-docs, each spec's default), requests per
+# minute; a provider that publishes none (Leadterra) is rate-limited at 120, Tuco's figure.
+DOCUMENTED_RPM = {name: provider.spec.requests_per_minute or 120
+                  for name, provider in PROVIDERS.items()}
 
 
 def write_json(directory: Path, name: str, value: t.Any) -> Path:
@@ -58,8 +60,8 @@ def provider_config(base_url: str, providers: t.Iterable[str],
 
 def auth_headers() -> dict[str, dict[str, str]]:
     """Header auth per provider (Smartlead's key rides in the logged query string already)."""
-    return {cls.name: {"Authorization": f"Bearer {cls.api_key}"}
-            for cls in EMULATORS if cls.name != "smartlead"}
+    return {name: {"Authorization": f"Bearer {provider.emulator.api_key}"}
+            for name, provider in PROVIDERS.items() if provider.spec.auth is bearer_auth}
 
 
 def ground_truth(seed: int, scale: int, providers: t.Iterable[str]) -> dict[str, list[t.Any]]:

@@ -43,6 +43,7 @@ from tap_replies.providers.record_shape import RecordCheck
 
 if t.TYPE_CHECKING:
     import requests
+    from singer_sdk.authenticators import APIAuthenticatorBase
     from singer_sdk.helpers.types import Context
 
     from tap_replies.http.client import ProviderClient
@@ -89,6 +90,12 @@ class PagedStream(RESTStream[t.Any]):
         self.progress = Progress(self.name, self.client.clock, self.logger)
         self.client.configure(self.requests_session, stream_bodies=self.streams_body)
 
+    @classmethod
+    def bookmark_keys(cls) -> tuple[str, ...]:
+        """The state keys this stream keeps its bookmarks in (each an ISO 8601 time, checked
+        before a sync starts: state_checks.py)."""
+        return ("replication_key_value",)
+
     @override
     def log(self, message: str, *args: t.Any, level: int = logging.INFO, **kwargs: t.Any) -> None:
         # The SDK announces a failed stream before the tap's own one-line error, which names the
@@ -96,6 +103,11 @@ class PagedStream(RESTStream[t.Any]):
         if level >= logging.ERROR and message.startswith("An unhandled error occurred"):
             level = logging.DEBUG
         super().log(message, *args, level=level, **kwargs)
+
+    @property
+    @override
+    def authenticator(self) -> APIAuthenticatorBase:
+        return self.spec.auth(self.settings.api_key)
 
     @property
     @override

@@ -61,6 +61,11 @@ class ChangedSinceStream(ProviderStream):
         self.forced_replication_method = "INCREMENTAL"
         self._read: Read | None = None
 
+    @override
+    @classmethod
+    def bookmark_keys(cls) -> tuple[str, ...]:
+        return (*super().bookmark_keys(), cls.since_param)
+
     @staticmethod
     def read_started_at() -> dt.datetime:
         """When a partition's read starts: its next sync asks for what changed since then."""

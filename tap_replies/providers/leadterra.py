@@ -16,7 +16,6 @@ import sys
 import typing as t
 
 from singer_sdk import typing as th
-from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.pagination import PageNumberPaginator
 
 from tap_replies.http.errors import query_value
@@ -106,11 +105,6 @@ class LeadterraStream(ProviderStream):
     spec = SPEC
     # Query parameters every request of the stream sends.
     fixed_params: t.ClassVar[t.Mapping[str, t.Any]] = {}
-
-    @property
-    @override
-    def authenticator(self) -> BearerTokenAuthenticator:
-        return BearerTokenAuthenticator(token=self.settings.api_key)
 
     @override
     def get_new_paginator(self) -> PageNumberPaginator:

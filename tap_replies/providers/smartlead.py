@@ -11,14 +11,13 @@ import sys
 import typing as t
 
 from singer_sdk import typing as th
-from singer_sdk.authenticators import APIKeyAuthenticator
 
 from tap_replies.http.paging import OffsetPosition, TotalCountPaginator
 from tap_replies.http.shapes import ListShape
 from tap_replies.providers.base import ProviderStream
 from tap_replies.providers.changed_since import ChangedSinceStream
 from tap_replies.providers.newest_first import NewestFirstStream
-from tap_replies.settings import ProviderSpec
+from tap_replies.settings import ProviderSpec, query_param_auth
 
 if t.TYPE_CHECKING:
     import requests
@@ -59,7 +58,7 @@ def smartlead_hint(response: requests.Response) -> str | None:
 
 SPEC = ProviderSpec(
     "smartlead", "Smartlead", "https://server.smartlead.ai", requests_per_minute=60,
-    campaign_ids_are_integers=True, error_hint=smartlead_hint,
+    campaign_ids_are_integers=True, error_hint=smartlead_hint, auth=query_param_auth("api_key"),
     extra_settings=(
         th.Property("fetch_message_history", th.BooleanType, default=False,
                     description="Passed to the master-inbox endpoint: include each reply's full "
@@ -175,15 +174,9 @@ CATEGORY_SCHEMA = th.PropertiesList(
 
 
 class SmartleadStream(ProviderStream):
-    """The key as a query parameter (so every URL holds it: the base never logs URLs, and the
-    tap registers the key with the redactor before the first request)."""
+    """Smartlead's spec (its key rides in the query string: see `query_param_auth`)."""
 
     spec = SPEC
-
-    @property
-    @override
-    def authenticator(self) -> APIKeyAuthenticator:
-        return APIKeyAuthenticator(key="api_key", value=self.settings.api_key, location="params")
 
 
 class CampaignListStream(SmartleadStream):

@@ -11,7 +11,6 @@ import sys
 import typing as t
 
 from singer_sdk import typing as th
-from singer_sdk.authenticators import BearerTokenAuthenticator
 
 from tap_replies.http.errors import query_value, server_message
 from tap_replies.http.paging import TimeCursor, TimeCursorPaginator
@@ -72,11 +71,6 @@ class TucoStream(NewestFirstStream):
     spec = SPEC
     response_shape = ListShape(keys=("replies",))  # the Check Replies page's only shape
     page_size: t.ClassVar[int] = PAGE_SIZE
-
-    @property
-    @override
-    def authenticator(self) -> BearerTokenAuthenticator:
-        return BearerTokenAuthenticator(token=self.settings.api_key)
 
     @override
     def get_new_paginator(self) -> TimeCursorPaginator:

@@ -7,10 +7,13 @@ import signal
 import sys
 import threading
 
+from tap_replies.registry import PROVIDERS
 from tap_replies.sandbox.core import FAULTS
 from tap_replies.sandbox.leadterra import SHAPES as LEADTERRA_SHAPES
 from tap_replies.sandbox.leadterra import LeadterraEmulator
 from tap_replies.sandbox.server import Sandbox
+
+NAMES = ",".join(PROVIDERS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,13 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faults", default=",".join(FAULTS), metavar="LIST",
                         help=f"which faults --fault-rate draws from (default {','.join(FAULTS)})")
     parser.add_argument("--only", metavar="LIST",
-                        help="serve only these providers, e.g. leadterra (default: all three)")
+                        help=f"serve only these providers, some of {NAMES} (default: all)")
     parser.add_argument("--leadterra-shape", choices=LEADTERRA_SHAPES, default="array",
                         help="the shape /v1/replies answers in (default array)")
     args = parser.parse_args(argv)
     only = [name.strip() for name in args.only.split(",")] if args.only else None
-    if only is not None and not set(only) <= {"leadterra", "smartlead", "tuco"}:
-        parser.error(f"--only {args.only!r}: expected some of leadterra,smartlead,tuco")
+    if only is not None and not set(only) <= set(PROVIDERS):
+        parser.error(f"--only {args.only!r}: expected some of {NAMES}")
     faults = [name.strip() for name in args.faults.split(",") if name.strip()]
     unknown = [name for name in faults if name not in FAULTS]
     if unknown or not faults:
@@ -41,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     rates: dict[str, float] = {}
     for item in args.rate:
         provider, _, rpm = item.partition("=")
-        if provider not in ("leadterra", "smartlead", "tuco") or not rpm:
-            parser.error(f"--rate {item!r}: expected leadterra|smartlead|tuco=RPM")
+        if provider not in PROVIDERS or not rpm:
+            parser.error(f"--rate {item!r}: expected {'|'.join(PROVIDERS)}=RPM")
         rates[provider] = float(rpm)
     sandbox = Sandbox(seed=args.seed, scale=args.scale, port=args.port, host=args.host,
                       rates=rates, latency_ms=args.latency_ms, fault_rate=args.fault_rate,

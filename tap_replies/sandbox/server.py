@@ -1,7 +1,7 @@
-"""The sandbox HTTP server: all three providers on one loopback port, routed by path.
+"""The sandbox HTTP server: every provider of the registry on one loopback port, routed by path.
 
-The providers' paths do not overlap (/v1/... Leadterra, /api/v1/... Smartlead, /api/replies Tuco),
-so one base URL serves every `api_url` setting.
+The providers' paths do not overlap (each emulator's `routes`), so one base URL serves every
+`api_url` setting.
 """
 
 from __future__ import annotations
@@ -29,13 +29,9 @@ from tap_replies.sandbox.core import (
     Route,
     ServerBucket,
 )
-from tap_replies.sandbox.leadterra import LeadterraEmulator
-from tap_replies.sandbox.smartlead import SmartleadEmulator
-from tap_replies.sandbox.tuco import TucoEmulator
 
-EMULATORS: tuple[type[ProviderEmulator], ...] = (
-    LeadterraEmulator, SmartleadEmulator, TucoEmulator
-)
+if t.TYPE_CHECKING:
+    from tap_replies.registry import Registry
 
 
 @dataclass
@@ -48,7 +44,7 @@ class _Override:
 
 
 class Sandbox:
-    """The three emulated APIs. Start in-process for tests, or `python -m tap_replies.sandbox`."""
+    """The emulated APIs. Start in-process for tests, or `python -m tap_replies.sandbox`."""
 
     def __init__(
         self,
@@ -62,13 +58,19 @@ class Sandbox:
         fault_rate: float = 0.0,
         faults: t.Sequence[str] = FAULTS,
         only: t.Collection[str] | None = None,
+        registry: Registry | None = None,
     ) -> None:
+        if registry is None:
+            # Here, not at the top: the registry imports the emulators, which import this package.
+            from tap_replies.registry import PROVIDERS
+
+            registry = PROVIDERS
         self.seed = seed
         self.scale = scale
         # `only`: build just these providers (a benchmark at a large scale need not wait for all).
         self.providers: dict[str, ProviderEmulator] = {
-            cls.name: cls(seed=seed, scale=scale) for cls in EMULATORS
-            if only is None or cls.name in only
+            name: provider.emulator(seed=seed, scale=scale) for name, provider in registry.items()
+            if only is None or name in only
         }
         self.routes: list[tuple[ProviderEmulator, Route]] = [
             (emulator, r) for emulator in self.providers.values() for r in emulator.routes()
