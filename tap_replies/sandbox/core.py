@@ -112,6 +112,8 @@ def int_arg(
 
 
 Handler = t.Callable[[Request], t.Any]
+# A record's primary key, its values in the order of the stream's `primary_keys`.
+RecordKey = tuple[t.Any, ...]
 
 
 @dataclass
@@ -209,6 +211,12 @@ class ProviderEmulator:
 
     def add_activity(self, count: int = 5) -> dict[str, int]:
         """New activity since the last sync; returns what was added per stream."""
+        raise NotImplementedError
+
+    def add_reply(self, at: dt.datetime, campaign_id: t.Any = None) -> RecordKey:
+        """A new reply stamped `at` (to the second), in `campaign_id` (default: any campaign
+        the seed fills); returns its key in the provider's replies stream. The one way every
+        test places a reply at an instant (tests/contract/)."""
         raise NotImplementedError
 
     def ground_truth(self) -> dict[str, list[dict[str, t.Any]]]:

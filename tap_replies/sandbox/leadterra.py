@@ -24,6 +24,7 @@ from tap_replies.sandbox.core import (
     SEED_SECONDS,
     ApiError,
     ProviderEmulator,
+    RecordKey,
     Request,
     Route,
     int_arg,
@@ -227,16 +228,14 @@ class LeadterraEmulator(ProviderEmulator):
         self.followups.sort(key=lambda f: (f["dueAt"], f["id"]))
 
     def add_reply(
-        self, *, campaign_id: str | None = None, received_at: str | None = None,
-        classification: str | None = None,
-    ) -> dict[str, t.Any]:
-        """One new reply; tests use it to place a reply at an exact time (e.g. a bookmark's)."""
+        self, at: dt.datetime, campaign_id: t.Any = None, *, classification: str | None = None
+    ) -> RecordKey:
         with self.lock:
             campaign = campaign_id or self.rng.choice(self.campaign_ids[:-2])
-            reply = self._new_reply(campaign, received_at or iso(now_utc()), classification)
+            reply = self._new_reply(campaign, iso(at), classification)
             self._replies.append(reply)
             self._sorted = False
-            return dict(reply)
+            return (reply["id"],)
 
     def add_activity(self, count: int = 5) -> dict[str, int]:
         """`count` new replies dated now (so they share a second), and one newly due follow-up."""

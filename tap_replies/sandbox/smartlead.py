@@ -27,6 +27,7 @@ from tap_replies.sandbox.core import (
     SEED_SECONDS,
     ApiError,
     ProviderEmulator,
+    RecordKey,
     Request,
     Route,
     int_arg,
@@ -517,20 +518,20 @@ class SmartleadEmulator(ProviderEmulator):
                                        if lead["id"] != lead_id]
             self._cache.clear()
 
-    def add_reply(self, received_at: dt.datetime) -> dict[str, t.Any]:
-        """A lead that had not replied replies at `received_at` (an exact second: tests place a
-        reply in the very second a window ends); returns the new inbox message as sent."""
+    def add_reply(self, at: dt.datetime, campaign_id: t.Any = None) -> RecordKey:
+        """A lead that had not replied (in `campaign_id`, if given) replies at `at`."""
         with self.lock:
             campaign, lead = next(
                 (c, lead) for c in self.campaigns for lead in self.leads[c["id"]]
-                if not lead["email_stats"]["is_replied"] and lead["_sent"] is not None)
-            at = _seconds(received_at)
+                if campaign_id in (None, c["id"])
+                and not lead["email_stats"]["is_replied"] and lead["_sent"] is not None)
+            second = _seconds(at)
             lead["email_stats"].update(is_opened=True, is_replied=True)
-            lead["_replied"] = at
-            lead["_event"] = max(lead["_event"], at)
-            message = self._new_message(campaign, lead, at)
+            lead["_replied"] = second
+            lead["_event"] = max(lead["_event"], second)
+            message = self._new_message(campaign, lead, second)
             self._cache.clear()
-            return _public(message)
+            return (message["id"],)
 
     def touch_lead(self, campaign_id: int, lead_id: int, at: dt.datetime) -> None:
         """A lead's category changes at `at` (its hidden event time moves there)."""

@@ -38,6 +38,7 @@ from tap_replies.sandbox.core import (
     SEED_SECONDS,
     ApiError,
     ProviderEmulator,
+    RecordKey,
     Request,
     Route,
     int_arg,
@@ -312,13 +313,13 @@ class TucoEmulator(ProviderEmulator):
                            at if at is not None else int(now_utc().timestamp()))
             self._index()
 
-    def add_lead_reply(self, campaign_id: str | None = None, at: int | None = None) -> str:
-        """A new lead who replies at `at` (default now); returns its leadId."""
+    def add_reply(self, at: dt.datetime, campaign_id: t.Any = None) -> RecordKey:
+        """A new lead who replies at `at`; its key is its leadId."""
         with self.lock:
             campaign = campaign_id or self.rng.choice(self.ordinary_campaign_ids)
-            lead = self._new_lead(campaign, at if at is not None else int(now_utc().timestamp()))
+            lead = self._new_lead(campaign, int(at.timestamp()))
             self._index()
-            return lead.lead_id
+            return (lead.lead_id,)
 
     def add_activity(self, count: int = 5, *, again: int | None = None) -> dict[str, int]:
         """`count` new leads reply now, and `again` (default count // 2, at least 1) leads that
