@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 import dagster as dg  # noqa: E402
 
 from orchestration.project import MeltanoProject  # noqa: E402
+from tap_replies.registry import PROVIDERS  # noqa: E402
 from tap_replies.sandbox import Sandbox  # noqa: E402
 from tests.postgres_cluster import PostgresCluster  # noqa: E402
 from tests.workspace_harness import REAL_DBT, Workspace, base_env, make_project  # noqa: E402
@@ -85,9 +86,8 @@ def measure(count: int, cluster_server, folder: Path) -> Result:
         for index, sandbox in enumerate(sandboxes):
             name = f"client{index:02d}"
             MeltanoProject(project).add_workspace(name)
-            env.update(Workspace(name, dict.fromkeys(("leadterra", "smartlead", "tuco"),
-                                                     sandbox)).env())
-            for provider in ("leadterra", "smartlead", "tuco"):  # the tap's own defaults
+            env.update(Workspace(name, dict.fromkeys(PROVIDERS, sandbox)).env())
+            for provider in PROVIDERS:  # the tap's own defaults
                 env.pop(f"TAP_REPLIES__{name.upper()}_{provider.upper()}_REQUESTS_PER_MINUTE")
         started = time.monotonic()
         proc = subprocess.run([sys.executable, "-m", "orchestration", "sync-all"], cwd=ROOT,

@@ -12,10 +12,11 @@ import typing as t
 
 import pytest
 
+from tap_replies.registry import PROVIDERS
 from tap_replies.timestamps import parse_timestamp
 from tests.syncing import run_tap_cli
 
-REPLY_STREAMS = ("leadterra_replies", "smartlead_inbox_replies", "tuco_replies")
+REPLY_STREAMS = [provider.replies.name for provider in PROVIDERS.values()]
 TOMORROW = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -42,7 +43,7 @@ def test_a_start_date_tomorrow_syncs_no_replies_warns_once_per_stream_and_exits_
         sandbox, per_campaign):
     config: dict[str, t.Any] = {**sandbox.tap_config(), "start_date": TOMORROW}
     if per_campaign:
-        for provider in ("leadterra", "smartlead", "tuco"):
+        for provider in PROVIDERS:
             emulator = t.cast("t.Any", sandbox.providers[provider])
             ids = [c["id"] for c in emulator.campaigns] if provider == "smartlead" else (
                 list(emulator.campaign_ids))
@@ -57,9 +58,8 @@ def test_a_start_date_tomorrow_syncs_no_replies_warns_once_per_stream_and_exits_
         assert TOMORROW in warnings_about(result.stderr, stream)[0]
     assert all(parse_timestamp(low) <= parse_timestamp(high)  # type: ignore[operator]
                for low, high in windows_sent(sandbox))
-    assert not sandbox.requests_for("tuco", "/api/replies")
-    assert not sandbox.requests_for("leadterra", "/v1/replies")
-    assert not sandbox.requests_for("smartlead", "/master-inbox/")
+    for name, provider in PROVIDERS.items():
+        assert not sandbox.requests_for(name, t.cast("str", provider.replies.path)), name
     # The tables without a reply time are read as ever.
     assert result.records["smartlead_campaigns"]
     assert result.records["leadterra_sdrs"]
