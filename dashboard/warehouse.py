@@ -121,7 +121,8 @@ class PostgresWarehouse:
     def version(self) -> Hashable | None:
         return None
 
-    def read_marts(self, marts: Sequence[str]) -> MartRows:
+    def connect(self) -> t.Any:
+        """A read-only session: every transaction in it refuses to write."""
         import psycopg
 
         try:
@@ -135,20 +136,23 @@ class PostgresWarehouse:
             raise WarehouseError(
                 f"dashboard: cannot reach {self.description} ({reason}) — check "
                 "TARGET_POSTGRES_HOST, _PORT, _USER, _PASSWORD and _DATABASE") from None
-        with connection:
-            connection.read_only = True
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT table_name FROM information_schema.tables "
-                               "WHERE table_schema = %s", [MODEL_SCHEMA])
-                present = {r[0] for r in cursor.fetchall()}
-                out: MartRows = {}
-                for mart in marts:
-                    if mart in present:
-                        cursor.execute(f'SELECT * FROM "{MODEL_SCHEMA}"."{mart}"')
-                        out[mart] = _rows(cursor)
-                    else:
-                        out[mart] = None
-                return out
+        connection.read_only = True
+        return connection
+
+    def read_marts(self, marts: Sequence[str]) -> MartRows:
+        connection = self.connect()
+        with connection, connection.cursor() as cursor:
+            cursor.execute("SELECT table_name FROM information_schema.tables "
+                           "WHERE table_schema = %s", [MODEL_SCHEMA])
+            present = {r[0] for r in cursor.fetchall()}
+            out: MartRows = {}
+            for mart in marts:
+                if mart in present:
+                    cursor.execute(f'SELECT * FROM "{MODEL_SCHEMA}"."{mart}"')
+                    out[mart] = _rows(cursor)
+                else:
+                    out[mart] = None
+            return out
 
 
 @dataclass(frozen=True)
