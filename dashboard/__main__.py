@@ -25,7 +25,8 @@ def parse(argv: t.Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m dashboard",
                                      description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8765, help="port (8765; 0 picks a free one)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("DASHBOARD_PORT") or 8765),
+                        help="port (DASHBOARD_PORT, else 8765; 0 picks a free one)")
     parser.add_argument("--warehouse", choices=WAREHOUSES, default="auto",
                         help="auto: Snowflake if TARGET_SNOWFLAKE_ACCOUNT is set, else PostgreSQL "
                              "if TARGET_POSTGRES_HOST is, else DuckDB (TARGET_DUCKDB_FILEPATH)")

@@ -188,6 +188,7 @@ def main() -> int:
     print(f"Query it: .venv/bin/python -c \"import duckdb; print(duckdb.connect("
           f"'{DATABASE.relative_to(ROOT)}', read_only=True)"
           ".sql('from analytics.replies limit 5'))\"")
+    print("Look at it: `make dashboard`, then open http://127.0.0.1:8765/ (README: Dashboard).")
     return 0
 
 

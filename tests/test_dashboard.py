@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -335,3 +337,65 @@ def test_a_file_that_is_not_duckdb_is_one_clear_error(tmp_path: Path):
     (tmp_path / "not.duckdb").write_text("hello")
     with pytest.raises(WarehouseError, match="not a DuckDB file"):
         DuckDBWarehouse(tmp_path / "not.duckdb").read_marts(("replies_by_day",))
+
+
+# -- the README's commands -------------------------------------------------------------------
+
+README = ROOT / "README.md"
+
+
+def readme_dashboard_commands() -> list[str]:
+    block = README.read_text(encoding="utf-8").split("<!-- dashboard-commands:start -->")[1]
+    block = block.split("<!-- dashboard-commands:end -->")[0]
+    lines = [line.split("#", 1)[0].strip() for line in block.splitlines()]
+    return [line for line in lines if line and not line.startswith("```")]
+
+
+def test_the_readme_shows_the_dashboard_commands_the_next_test_runs():
+    assert readme_dashboard_commands() == [
+        "make dashboard", ".venv/bin/meltano invoke dashboard:serve",
+        ".venv/bin/meltano invoke dashboard:snapshot",
+        ".venv/bin/python -m dashboard --snapshot output/dashboard.html"]
+
+
+def serves_until_stopped(command: list[str], env: dict[str, str]) -> None:
+    """Started, it prints its address and serves the page; SIGTERM to its process group stops
+    every process it started within seconds."""
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "http://127.0.0.1:" in line:
+                break
+        url = line.split("http://", 1)[1].split()[0] if lines else ""
+        assert url, "".join(lines)
+        status, page = get(f"http://{url}")
+        assert status == 200
+        assert 'data-total="replies">10<' in page
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+        if proc.stdout:
+            proc.stdout.close()
+    with pytest.raises(ProcessLookupError):
+        os.killpg(proc.pid, 0)
+
+
+@pytest.mark.elt
+@pytest.mark.parametrize("command", readme_dashboard_commands())
+def test_every_dashboard_command_in_the_readme_runs(command: str, hand_made: Path):
+    env = {**os.environ, "TARGET_DUCKDB_FILEPATH": str(hand_made), "DASHBOARD_PORT": "0",
+           "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    if "snapshot" not in command:
+        serves_until_stopped(shlex.split(command), env)
+        return
+    snapshot = ROOT / "output" / "dashboard.html"
+    snapshot.unlink(missing_ok=True)
+    proc = subprocess.run(shlex.split(command), cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert 'data-total="replies">10<' in snapshot.read_text(encoding="utf-8")
