@@ -19,6 +19,7 @@ import sys
 import threading
 import typing as t
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +28,7 @@ import pytest
 
 from tests import browser
 from tests.elt_scenario import MELTANO, ROOT, Scenario, meltano_job, read_duckdb
+from tests.expected_marts import expected_replies, utc
 
 try:
     import plotly  # noqa: F401  (the dashboard extra)
@@ -450,3 +452,30 @@ def test_snowflake_marts_are_read_through_snowflakes_connector(tmp_path: Path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == {
         "replies": 6, "followups_due": 4, "workspaces": 1}
+
+
+# -- the dashboard's marts, from the ground truth --------------------------------------------
+
+
+@pytest.mark.elt
+def test_replies_by_day_counts_the_ground_truths_replies_per_day(duckdb_elt: Scenario):
+    replies = expected_replies(duckdb_elt.truth_after_second)
+    day = {id(r): t.cast("dt.datetime", utc(r["received_at"])).date() for r in replies}
+    want = Counter((r["workspace"], r["provider"], day[id(r)], r["classification"])
+                   for r in replies)
+    got = {(r["workspace"], r["provider"], r["reply_date"], r["classification"]): r["replies"]
+           for r in read_duckdb(duckdb_elt.database, "SELECT * FROM analytics.replies_by_day")}
+    assert got == dict(want)
+
+
+@pytest.mark.elt
+def test_stream_and_workspace_loads_count_every_loaded_row(duckdb_elt: Scenario):
+    streams = {r["stream"]: r for r in read_duckdb(
+        duckdb_elt.database, "SELECT * FROM analytics.stream_loads")}
+    assert {stream: r["row_count"] for stream, r in streams.items()} == {
+        stream: len(rows) for stream, rows in duckdb_elt.truth_after_second.items()}
+    (workspace,) = read_duckdb(duckdb_elt.database, "SELECT * FROM analytics.workspace_loads")
+    assert workspace["workspace"] == "default"
+    assert workspace["row_count"] == sum(len(r) for r in duckdb_elt.truth_after_second.values())
+    assert workspace["last_loaded_at"] == max(r["last_loaded_at"] for r in streams.values())
+    assert workspace["stale_at_build"] is False
