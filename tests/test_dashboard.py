@@ -479,3 +479,85 @@ def test_stream_and_workspace_loads_count_every_loaded_row(duckdb_elt: Scenario)
     assert workspace["row_count"] == sum(len(r) for r in duckdb_elt.truth_after_second.values())
     assert workspace["last_loaded_at"] == max(r["last_loaded_at"] for r in streams.values())
     assert workspace["stale_at_build"] is False
+
+
+@pytest.mark.elt
+def test_workspace_loads_lists_a_workspace_that_never_loaded_as_stale(tmp_path: Path):
+    from tests.test_transform import dbt_build, two_workspaces
+
+    database = tmp_path / "replies.duckdb"
+    two_workspaces(database)
+    proc = dbt_build(database, tmp_path, {"tap_replies_workspaces": [
+        {"name": "a", "schema": "ws_a"}, {"name": "b", "schema": "ws_b"},
+        {"name": "new_client", "schema": "ws_new_client"}]})
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    rows = {r["workspace"]: r for r in read_duckdb(
+        database, "SELECT * FROM analytics.workspace_loads")}
+    assert set(rows) == {"a", "b", "new_client"}
+    assert rows["new_client"]["streams_loaded"] == 0
+    assert rows["new_client"]["last_loaded_at"] is None
+    assert rows["new_client"]["stale_at_build"] is True
+    assert rows["a"]["stale_at_build"] is False
+    assert rows["a"]["streams_loaded"] == 2  # leadterra_replies and tuco_replies
+    assert rows["b"]["row_count"] == 1
+
+
+# -- the cache between the warehouse and the page --------------------------------------------
+
+
+class CountingWarehouse:
+    """A warehouse without a version (as PostgreSQL): the cache decides when to read again."""
+
+    description = "counting"
+
+    def __init__(self, rows: dict[str, t.Any]) -> None:
+        self.rows, self.reads, self.fail = rows, 0, False
+
+    def version(self) -> None:
+        return None
+
+    def read_marts(self, marts: t.Sequence[str]) -> dict[str, t.Any]:
+        self.reads += 1
+        if self.fail:
+            raise WarehouseError("dashboard: cannot reach counting (refused)")
+        return {mart: self.rows.get(mart) for mart in marts}
+
+
+def test_a_warehouse_without_a_version_is_read_again_only_after_the_refresh_time(
+    hand_made: Path
+):
+    now = [0.0]
+    warehouse = CountingWarehouse(DuckDBWarehouse(hand_made).read_marts(tuple(MART_TABLES)))
+    cache = MartCache(warehouse, refresh_seconds=60, clock=lambda: now[0])
+    cache.current()
+    now[0] = 59
+    cache.current()
+    assert warehouse.reads == 1
+    now[0] = 60
+    cache.current()
+    assert warehouse.reads == 2
+
+
+def test_a_failed_read_keeps_the_marts_read_before_and_says_why(hand_made: Path):
+    now = [0.0]
+    warehouse = CountingWarehouse(DuckDBWarehouse(hand_made).read_marts(tuple(MART_TABLES)))
+    cache = MartCache(warehouse, refresh_seconds=60, clock=lambda: now[0])
+    first, _ = cache.current()
+    warehouse.fail, now[0] = True, 120
+    marts, problem = cache.current()
+    assert marts is first
+    assert problem == "dashboard: cannot reach counting (refused)"
+
+
+def test_the_duckdb_file_is_read_again_when_it_changes(hand_made: Path):
+    cache = MartCache(DuckDBWarehouse(hand_made))
+    before, _ = cache.current()
+    assert cache.current()[0] is before
+    con = duckdb.connect(str(hand_made))
+    con.execute("INSERT INTO analytics.replies_by_day VALUES ('acme', 'tuco', ?, 'bounce', 5)",
+                [DAY2])
+    con.close()
+    after, _ = cache.current()
+    assert after is not before
+    assert after is not None
+    assert after.totals(Filters()).replies == 15
