@@ -8,6 +8,8 @@ STAMP := $(VENV)/.installed
 # duckdb 1.0.0) and dbt-duckdb run the demo; target-postgres and the three dbt utilities run the
 # warehouse tests. target-snowflake is defined in meltano.yml, installed on request.
 PLUGINS := .meltano/.plugins-installed
+# The dashboard's libraries are installed (`make dashboard`, `make test`): this stamp says so.
+DASHBOARD := $(VENV)/.dashboard-installed
 DEFAULT_PLUGINS := tap-replies target-duckdb target-postgres dbt-duckdb dbt-postgres dbt-snowflake
 # The Snowflake test runs dbt-snowflake on fakesnow, in the dbt-snowflake utility's venv: fakesnow
 # needs duckdb 2, and the project's venv pins duckdb 1.0.0 (target-duckdb's file format).
@@ -16,7 +18,7 @@ FAKESNOW := fakesnow==0.12.1
 # Where `make sync-all` and `make dagster-dev` keep Dagster's runs (see orchestration/dagster.yaml).
 DAGSTER_HOME ?= $(CURDIR)/.dagster
 
-.PHONY: demo test lint typecheck unit elt bench plugins clean sync-all dagster-dev
+.PHONY: demo test lint typecheck unit elt bench plugins clean sync-all dagster-dev dashboard
 
 # uv (a wheel from PyPI) installs the project, its dev tools and meltano in a few seconds;
 # it is also what Meltano 4 uses for the plugins' own venvs.
@@ -43,12 +45,12 @@ demo: $(PLUGINS)
 test: $(PLUGINS) lint typecheck unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check tap_replies orchestration tests benchmarks scripts
+	$(BIN)/ruff check tap_replies orchestration tests benchmarks scripts dashboard
 
 typecheck: $(STAMP)
-	$(BIN)/mypy tap_replies orchestration
+	$(BIN)/mypy tap_replies orchestration dashboard
 
-unit: $(PLUGINS)
+unit: $(PLUGINS) $(DASHBOARD)
 	$(BIN)/pytest
 
 elt: $(PLUGINS)
@@ -64,6 +66,18 @@ dagster-dev: $(PLUGINS)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev,meltano,dagster,dagster-ui]'
 	mkdir -p $(DAGSTER_HOME) && cp -n orchestration/dagster.yaml $(DAGSTER_HOME)/ || true
 	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/dagster dev -m orchestration.definitions
+
+# The dashboard (dashboard/) on http://127.0.0.1:8765 over the marts of the warehouse the
+# TARGET_* variables name (DuckDB's output/replies.duckdb by default). Its libraries (the
+# `dashboard` extra) are installed here and by `make test` only; Snowflake's driver only when
+# TARGET_SNOWFLAKE_ACCOUNT is set. DASHBOARD_ARGS='--port 9000' or '--snapshot file.html'.
+$(DASHBOARD): $(STAMP) pyproject.toml
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev,meltano,dagster,dashboard]'
+	touch $(DASHBOARD)
+
+dashboard: $(DASHBOARD)
+	$(if $(TARGET_SNOWFLAKE_ACCOUNT),$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dashboard-snowflake]')
+	$(BIN)/python -m dashboard $(DASHBOARD_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

@@ -11,6 +11,7 @@ for what changed (Meltano kept the bookmarks in its system database) and loaded 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -188,6 +189,15 @@ def main() -> int:
     print(f"Query it: .venv/bin/python -c \"import duckdb; print(duckdb.connect("
           f"'{DATABASE.relative_to(ROOT)}', read_only=True)"
           ".sql('from analytics.replies limit 5'))\"")
+    print("Look at it: `make dashboard`, then open http://127.0.0.1:8765/ (README: Dashboard).")
+    if importlib.util.find_spec("plotly"):  # the dashboard extra, once `make dashboard` ran
+        snapshot = subprocess.run(
+            [sys.executable, "-m", "dashboard", "--warehouse", "duckdb", "--snapshot",
+             str(OUTPUT / "dashboard.html")],
+            cwd=ROOT, env={**os.environ, "TARGET_DUCKDB_FILEPATH": str(DATABASE)},
+            capture_output=True, text=True, check=False)
+        if snapshot.returncode == 0:
+            print(f"A copy to share: {(OUTPUT / 'dashboard.html').relative_to(ROOT)}")
     return 0
 
 

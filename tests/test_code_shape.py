@@ -33,3 +33,7 @@ def too_long(root: Path) -> list[str]:
 
 def test_no_class_or_function_in_the_tap_outgrows_what_a_person_holds():
     assert too_long(Path(tap_replies.__file__).parent) == []
+
+
+def test_no_class_or_function_in_the_dashboard_outgrows_what_a_person_holds():
+    assert too_long(Path(__file__).resolve().parent.parent / "dashboard") == []
