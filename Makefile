@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Meltano's plugins live in .meltano/, each in its own venv; this stamp says they are installed
-# for the current meltano.yml and pyproject.toml. The tap (editable), target-duckdb (pinned to
+# for the current pip_urls (PLUGIN_SPEC below) and pyproject.toml. The tap (editable), target-duckdb (pinned to
 # duckdb 1.0.0) and dbt-duckdb run the demo; target-postgres and the three dbt utilities run the
 # warehouse tests. target-snowflake is defined in meltano.yml, installed on request.
 PLUGINS := .meltano/.plugins-installed
@@ -16,7 +16,7 @@ FAKESNOW := fakesnow==0.12.1
 # Where `make sync-all` and `make dagster-dev` keep Dagster's runs (see orchestration/dagster.yaml).
 DAGSTER_HOME ?= $(CURDIR)/.dagster
 
-.PHONY: demo test lint typecheck unit elt bench plugins clean sync-all dagster-dev
+.PHONY: demo test lint typecheck unit elt bench plugins clean sync-all dagster-dev FORCE
 
 # uv (a wheel from PyPI) installs the project, its dev tools and meltano in a few seconds;
 # it is also what Meltano 4 uses for the plugins' own venvs.
@@ -30,7 +30,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev,meltano,dagster]'
 	touch $(STAMP)
 
-$(PLUGINS): $(STAMP) meltano.yml pyproject.toml
+# What installs the plugins, and only that: each plugin's pip_url in meltano.yml, the list above
+# and fakesnow's pin. The file is rewritten only when that changes, so `meltano config set`
+# (which edits meltano.yml) reinstalls nothing; pyproject.toml is what installs the tap.
+PLUGIN_SPEC := .meltano/.plugins-spec
+$(PLUGIN_SPEC): FORCE
+	@mkdir -p .meltano
+	@{ grep -E '^ +pip_url:' meltano.yml; echo '$(DEFAULT_PLUGINS) $(FAKESNOW)'; } > $@.new
+	@if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
+
+FORCE:
+
+$(PLUGINS): $(STAMP) $(PLUGIN_SPEC) pyproject.toml
 	MELTANO_SEND_ANONYMOUS_USAGE_STATS=false $(BIN)/meltano install $(DEFAULT_PLUGINS)
 	$(BIN)/uv pip install --quiet --python $(DBT_SNOWFLAKE_PYTHON) '$(FAKESNOW)'
 	touch $(PLUGINS)
