@@ -67,8 +67,11 @@ elt: $(PLUGINS)
 
 # Every workspace (workspaces/*.meltano.yml) once through Dagster, in parallel, then the dbt build,
 # into the Postgres that TARGET_POSTGRES_* name; exits non-zero naming each workspace that failed.
+# make reports any failure as its own status 2: scripts/sync-all keeps the 0 / 1 / 2 (cron, CI).
 sync-all: $(PLUGINS)
-	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/python -m orchestration sync-all
+	@DAGSTER_HOME=$(DAGSTER_HOME) scripts/sync-all || { code=$$?; echo "make: scripts/sync-all \
+	exited $$code (1: a workspace failed, 2: setup missing); make's own status is 2, so cron \
+	and CI run scripts/sync-all, which keeps it" >&2; exit $$code; }
 
 # The Dagster UI (asset graph, runs, schedule) on http://127.0.0.1:3000.
 dagster-dev: $(PLUGINS)
