@@ -3,12 +3,17 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# `make demo` needs less: the project, meltano and duckdb in .venv (no dev tools, Dagster or
+# psycopg), and three plugins. `make test` installs everything and marks the demo's part done too.
+DEMO_STAMP := $(VENV)/.installed-demo
 # Meltano's plugins live in .meltano/, each in its own venv; this stamp says they are installed
-# for the current pip_urls (PLUGIN_SPEC below) and pyproject.toml. The tap (editable), target-duckdb (pinned to
-# duckdb 1.0.0) and dbt-duckdb run the demo; target-postgres and the three dbt utilities run the
-# warehouse tests. target-snowflake is defined in meltano.yml, installed on request.
+# for the current pip_urls (PLUGIN_SPEC below) and pyproject.toml. The tap (editable),
+# target-duckdb (pinned to duckdb 1.0.0) and dbt-duckdb run the demo; target-postgres and the
+# three dbt utilities run the warehouse tests. target-snowflake is installed on request.
 PLUGINS := .meltano/.plugins-installed
-DEFAULT_PLUGINS := tap-replies target-duckdb target-postgres dbt-duckdb dbt-postgres dbt-snowflake
+DEMO_PLUGINS := .meltano/.demo-plugins-installed
+DEMO_PLUGIN_NAMES := tap-replies target-duckdb dbt-duckdb
+DEFAULT_PLUGINS := $(DEMO_PLUGIN_NAMES) target-postgres dbt-postgres dbt-snowflake
 # The Snowflake test runs dbt-snowflake on fakesnow, in the dbt-snowflake utility's venv: fakesnow
 # needs duckdb 2, and the project's venv pins duckdb 1.0.0 (target-duckdb's file format).
 DBT_SNOWFLAKE_PYTHON := .meltano/utilities/dbt-snowflake/venv/bin/python
@@ -28,7 +33,13 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet uv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev,meltano,dagster]'
-	touch $(STAMP)
+	touch $(STAMP) $(DEMO_STAMP)
+
+$(DEMO_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[demo]'
+	touch $(DEMO_STAMP)
 
 # What installs the plugins, and only that: each plugin's pip_url in meltano.yml, the list above
 # and fakesnow's pin. The file is rewritten only when that changes, so `meltano config set`
@@ -44,11 +55,15 @@ FORCE:
 $(PLUGINS): $(STAMP) $(PLUGIN_SPEC) pyproject.toml
 	MELTANO_SEND_ANONYMOUS_USAGE_STATS=false $(BIN)/meltano install $(DEFAULT_PLUGINS)
 	$(BIN)/uv pip install --quiet --python $(DBT_SNOWFLAKE_PYTHON) '$(FAKESNOW)'
-	touch $(PLUGINS)
+	touch $(PLUGINS) $(DEMO_PLUGINS)
+
+$(DEMO_PLUGINS): $(DEMO_STAMP) $(PLUGIN_SPEC) pyproject.toml
+	MELTANO_SEND_ANONYMOUS_USAGE_STATS=false $(BIN)/meltano install $(DEMO_PLUGIN_NAMES)
+	touch $(DEMO_PLUGINS)
 
 plugins: $(PLUGINS)
 
-demo: $(PLUGINS)
+demo: $(DEMO_PLUGINS)
 	$(BIN)/python scripts/demo.py
 
 test: $(PLUGINS) lint typecheck unit
