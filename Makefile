@@ -3,14 +3,19 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# `make demo` needs less: the project, meltano and duckdb in .venv (no dev tools, Dagster or
+# psycopg), and three plugins. `make test` installs everything and marks the demo's part done too.
+DEMO_STAMP := $(VENV)/.installed-demo
 # Meltano's plugins live in .meltano/, each in its own venv; this stamp says they are installed
-# for the current meltano.yml and pyproject.toml. The tap (editable), target-duckdb (pinned to
-# duckdb 1.0.0) and dbt-duckdb run the demo; target-postgres and the three dbt utilities run the
-# warehouse tests. target-snowflake is defined in meltano.yml, installed on request.
+# for the current pip_urls (PLUGIN_SPEC below) and pyproject.toml. The tap (editable),
+# target-duckdb (pinned to duckdb 1.0.0) and dbt-duckdb run the demo; target-postgres and the
+# three dbt utilities run the warehouse tests. target-snowflake is installed on request.
 PLUGINS := .meltano/.plugins-installed
 # The dashboard's libraries are installed (`make dashboard`, `make test`): this stamp says so.
 DASHBOARD := $(VENV)/.dashboard-installed
-DEFAULT_PLUGINS := tap-replies target-duckdb target-postgres dbt-duckdb dbt-postgres dbt-snowflake
+DEMO_PLUGINS := .meltano/.demo-plugins-installed
+DEMO_PLUGIN_NAMES := tap-replies target-duckdb dbt-duckdb
+DEFAULT_PLUGINS := $(DEMO_PLUGIN_NAMES) target-postgres dbt-postgres dbt-snowflake
 # The Snowflake test runs dbt-snowflake on fakesnow, in the dbt-snowflake utility's venv: fakesnow
 # needs duckdb 2, and the project's venv pins duckdb 1.0.0 (target-duckdb's file format).
 DBT_SNOWFLAKE_PYTHON := .meltano/utilities/dbt-snowflake/venv/bin/python
@@ -18,7 +23,7 @@ FAKESNOW := fakesnow==0.12.1
 # Where `make sync-all` and `make dagster-dev` keep Dagster's runs (see orchestration/dagster.yaml).
 DAGSTER_HOME ?= $(CURDIR)/.dagster
 
-.PHONY: demo test lint typecheck unit elt bench plugins clean sync-all dagster-dev dashboard
+.PHONY: demo test lint typecheck unit elt bench plugins clean sync-all dagster-dev dashboard FORCE
 
 # uv (a wheel from PyPI) installs the project, its dev tools and meltano in a few seconds;
 # it is also what Meltano 4 uses for the plugins' own venvs.
@@ -30,16 +35,37 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet uv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev,meltano,dagster]'
-	touch $(STAMP)
+	touch $(STAMP) $(DEMO_STAMP)
 
-$(PLUGINS): $(STAMP) meltano.yml pyproject.toml
+$(DEMO_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[demo]'
+	touch $(DEMO_STAMP)
+
+# What installs the plugins, and only that: each plugin's pip_url in meltano.yml, the list above
+# and fakesnow's pin. The file is rewritten only when that changes, so `meltano config set`
+# (which edits meltano.yml) reinstalls nothing; pyproject.toml is what installs the tap.
+PLUGIN_SPEC := .meltano/.plugins-spec
+$(PLUGIN_SPEC): FORCE
+	@mkdir -p .meltano
+	@{ grep -E '^ +pip_url:' meltano.yml; echo '$(DEFAULT_PLUGINS) $(FAKESNOW)'; } > $@.new
+	@if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
+
+FORCE:
+
+$(PLUGINS): $(STAMP) $(PLUGIN_SPEC) pyproject.toml
 	MELTANO_SEND_ANONYMOUS_USAGE_STATS=false $(BIN)/meltano install $(DEFAULT_PLUGINS)
 	$(BIN)/uv pip install --quiet --python $(DBT_SNOWFLAKE_PYTHON) '$(FAKESNOW)'
-	touch $(PLUGINS)
+	touch $(PLUGINS) $(DEMO_PLUGINS)
+
+$(DEMO_PLUGINS): $(DEMO_STAMP) $(PLUGIN_SPEC) pyproject.toml
+	MELTANO_SEND_ANONYMOUS_USAGE_STATS=false $(BIN)/meltano install $(DEMO_PLUGIN_NAMES)
+	touch $(DEMO_PLUGINS)
 
 plugins: $(PLUGINS)
 
-demo: $(PLUGINS)
+demo: $(DEMO_PLUGINS)
 	$(BIN)/python scripts/demo.py
 
 test: $(PLUGINS) lint typecheck unit
@@ -58,8 +84,11 @@ elt: $(PLUGINS)
 
 # Every workspace (workspaces/*.meltano.yml) once through Dagster, in parallel, then the dbt build,
 # into the Postgres that TARGET_POSTGRES_* name; exits non-zero naming each workspace that failed.
+# make reports any failure as its own status 2: scripts/sync-all keeps the 0 / 1 / 2 (cron, CI).
 sync-all: $(PLUGINS)
-	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/python -m orchestration sync-all
+	@DAGSTER_HOME=$(DAGSTER_HOME) scripts/sync-all || { code=$$?; echo "make: scripts/sync-all \
+	exited $$code (1: a workspace failed, 2: setup missing); make's own status is 2, so cron \
+	and CI run scripts/sync-all, which keeps it" >&2; exit $$code; }
 
 # The Dagster UI (asset graph, runs, schedule) on http://127.0.0.1:3000.
 dagster-dev: $(PLUGINS)

@@ -186,9 +186,7 @@ def main() -> int:
               "are re-read every run.")
         print("Bookmarks live in Meltano's system database (.meltano/meltano.db): "
               "`.venv/bin/meltano state get dev:tap-replies-to-target-duckdb`.")
-    print(f"Query it: .venv/bin/python -c \"import duckdb; print(duckdb.connect("
-          f"'{DATABASE.relative_to(ROOT)}', read_only=True)"
-          ".sql('from analytics.replies limit 5'))\"")
+    print(f"Query it: {query_command(DATABASE)}")
     print("Look at it: `make dashboard`, then open http://127.0.0.1:8765/ (README: Dashboard).")
     if importlib.util.find_spec("plotly"):  # the dashboard extra, once `make dashboard` ran
         snapshot = subprocess.run(
@@ -201,10 +199,20 @@ def main() -> int:
     return 0
 
 
+def query_command(database: Path) -> str:
+    """The one-liner the demo ends with. The connection is kept in a name: a relation does not
+    keep its connection alive, and duckdb 1.0.0 closes one nobody holds before printing."""
+    path = database.relative_to(ROOT) if database.is_relative_to(ROOT) else database
+    return (f".venv/bin/python -c \"import duckdb; con = duckdb.connect('{path}', read_only=True); "
+            "print(con.sql('from analytics.replies limit 5'))\"")
+
+
 def _rows_table(rows: list[list[t.Any]]) -> str:
-    header = f"  {'table':<28} {'loaded':>7} {'new rows':>9} {'total':>7}"
+    """Rows loaded per table: `new rows` the table did not have, `updated` the rows it had
+    (upserted in place: changed at the provider, or read again at the bookmark's second)."""
+    header = f"  {'table':<28} {'loaded':>7} {'new rows':>9} {'updated':>8} {'total':>7}"
     lines = [header, "  " + "-" * (len(header) - 2)]
-    lines += [f"  {t_:<28} {n:>7} {d:>9} {tot:>7}" for t_, n, d, tot in rows]
+    lines += [f"  {t_:<28} {n:>7} {d:>9} {max(0, n - d):>8} {tot:>7}" for t_, n, d, tot in rows]
     return "\n".join(lines)
 
 

@@ -2,6 +2,8 @@
 classification, the campaigns with the best positive reply rate, and follow-ups due per SDR.
 
     .venv/bin/python scripts/summary.py [output/replies.duckdb]
+
+A missing file, or one without the marts, is one line naming the fix (exit 2).
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import duckdb
 MODEL_SCHEMA = "analytics"
 CLASSIFICATIONS = ("interested", "not_interested", "out_of_office", "bounce", "unsubscribe",
                    "unknown")
+
+# Only Smartlead's API names its campaigns; the others' rows carry the id alone.
+NO_NAME = {"leadterra": "(no name in the API)", "tuco": "(no name in the API)"}
 
 SHORT = {"interested": "interested", "not_interested": "not int.", "out_of_office": "ooo",
          "bounce": "bounce", "unsubscribe": "unsub.", "unknown": "unknown"}
@@ -89,7 +94,8 @@ def summary(path: str | Path, *, top: int = 5, min_replies: int = 5) -> str:
         "",
         f"Best positive reply rate (interested / replies, campaigns with ≥ {min_replies} replies)",
         _table(["provider", "campaign", "name", "replies", "interested", "positive"],
-               [[p, _truncate(cid, 26), _truncate(name, 28), n, i, f"{rate * 100:.1f}%"]
+               [[p, _truncate(cid, 26), _truncate(name or NO_NAME.get(p, ""), 28), n, i,
+                 f"{rate * 100:.1f}%"]
                 for p, cid, name, n, i, rate in campaigns]) if campaigns else "  (none yet)",
         "",
         "Leadterra follow-ups due per SDR (analytics.followups_due_by_sdr)",
@@ -99,5 +105,24 @@ def summary(path: str | Path, *, top: int = 5, min_replies: int = 5) -> str:
     return "\n".join(parts)
 
 
+def main(argv: list[str]) -> int:
+    path = Path(argv[0] if argv else "output/replies.duckdb")
+    if not path.is_file():
+        print(f"summary.py: no DuckDB file at {path} — run `make demo` (or `meltano run "
+              "replies-duckdb`) first, or give the file's path", file=sys.stderr)
+        return 2
+    try:
+        print(summary(path))
+    except duckdb.CatalogException:
+        print(f"summary.py: {path} has no marts (schema {MODEL_SCHEMA}) — build them: "
+              "`.venv/bin/meltano invoke dbt-duckdb:build`", file=sys.stderr)
+        return 2
+    except duckdb.IOException as exc:
+        print(f"summary.py: cannot open {path}: {' '.join(str(exc).split())[:200]}",
+              file=sys.stderr)
+        return 2
+    return 0
+
+
 if __name__ == "__main__":
-    print(summary(sys.argv[1] if len(sys.argv) > 1 else "output/replies.duckdb"))
+    sys.exit(main(sys.argv[1:]))

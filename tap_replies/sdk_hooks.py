@@ -41,6 +41,10 @@ private one only with a line below saying why none does.
   log redactor before any validation message can print them, and our own one-line errors (which
   name provider, setting and fix) must come before the JSON-schema ones. The SDK offers no hook
   before or around validation.
+
+Not a private name, but a private class's fields: `TapReplies.cb_test` builds its tap from the
+`config` and `parse_env` of what `cb_config` returns (the SDK's `_ConfigInput`), as the SDK's own
+`cb_test` does; `tests/test_connection_check.py` fails if either field goes.
 """
 
 from __future__ import annotations

@@ -71,8 +71,8 @@ def test_an_hour_long_wait_checkpoints_and_stops_with_the_time_to_resume(sandbox
     assert "Traceback" not in result.stderr
     assert sum("| ERROR" in line for line in lines) == 1
     line = lines[-1]
-    assert "tap-replies: Tuco AI GET /api/replies: the server asks to wait 3600s (Retry-After), " \
-           "more than max_wait_seconds (300)" in line
+    assert "tap-replies: Tuco AI GET /api/replies: 429 Too Many Requests (rate limit) — the " \
+           "server asks to wait 3600s (Retry-After), more than max_wait_seconds (300)" in line
     assert abs((resume_time(line) - asked_at).total_seconds() - 3600) < 120
     # Stopped at once: the page before, the one 429, no retry.
     assert len(sandbox.requests_for("tuco", "/api/replies")) == 2

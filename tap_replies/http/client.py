@@ -21,6 +21,7 @@ from tap_replies.http.errors import (
     wait_too_long_line,
 )
 from tap_replies.http.pacing import Clock, TokenBucket
+from tap_replies.http.reachability import retries_allowed
 from tap_replies.http.retry import RETRYABLE_EXCEPTIONS, RetryPolicy, ServerWaitTooLong, status_of
 
 if t.TYPE_CHECKING:
@@ -116,7 +117,7 @@ class ProviderClient:
         if rate_limited:
             for stats in both:
                 stats.rate_limited += 1
-        if tries > self.policy.max_retries:
+        if tries > retries_allowed(exc, self.policy.max_retries):
             raise ProviderError(gave_up_line(caller.endpoint, exc, tries, timeout)) from None
         try:
             seconds = waits.send(exc)

@@ -130,6 +130,7 @@ def connection_detail(exc: BaseException) -> str:
     text = REDACTOR.redact(str(exc))
     for marker, meaning in (("refused", "connection refused"),
                             ("Name or service not known", "unknown host"),
+                            ("Failed to resolve", "unknown host"),
                             ("nodename nor servname", "unknown host"),
                             ("reset", "connection reset"),
                             ("timed out", "timed out"),
@@ -184,10 +185,24 @@ def wait_too_long_line(endpoint: Endpoint, exc: BaseException,
                        too_long: ServerWaitTooLong) -> str:
     """A server-requested wait past max_wait_seconds."""
     label, resume_at = endpoint.label, format_timestamp(too_long.resume_at)
-    return (f"{endpoint.of(exc)}: the server asks to wait {too_long.seconds:.0f}s "
+    return (f"{endpoint.of(exc)}: {_status_words(exc)}the server asks to wait "
+            f"{too_long.seconds:.0f}s "
             f"({too_long.asked_by}), more than max_wait_seconds ({too_long.limit:g}) — stopped "
             f"after checkpointing what was emitted; {label} may be asked again after {resume_at}: "
             "run the sync then, or raise max_wait_seconds")
+
+
+def _status_words(exc: BaseException) -> str:
+    """"429 Too Many Requests (rate limit) — ": a reader grepping for the cause finds it."""
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    if status is None:
+        return ""
+    words = [str(status), getattr(response, "reason", None) or ""]
+    if status == 429:
+        words[1] = words[1] or "Too Many Requests"
+        words.append("(rate limit)")
+    return " ".join(word for word in words if word) + " — "
 
 
 def unexpected_error_line(exc: BaseException, where: str | None = None) -> str:

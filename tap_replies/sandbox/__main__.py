@@ -9,6 +9,7 @@ import threading
 
 from tap_replies.registry import PROVIDERS
 from tap_replies.sandbox.core import FAULTS
+from tap_replies.sandbox.instructions import instructions
 from tap_replies.sandbox.leadterra import SHAPES as LEADTERRA_SHAPES
 from tap_replies.sandbox.leadterra import LeadterraEmulator
 from tap_replies.sandbox.server import Sandbox
@@ -54,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(leadterra, LeadterraEmulator):
         leadterra.replies_shape = args.leadterra_shape
     sandbox.start()
-    print(sandbox.base_url, flush=True)
+    print(sandbox.base_url)
+    print(instructions(sandbox.tap_config()), flush=True)  # its keys, ready to export
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

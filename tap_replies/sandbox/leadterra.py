@@ -174,8 +174,11 @@ class LeadterraEmulator(ProviderEmulator):
                 "gmailEmail": f"{handle}.sdr{n + 1}@gmail.com" if connected else None,
             })
 
+        # Due around now (from three days ago to a week ahead), as a live account's are: a
+        # demo whose every follow-up was due in the seed year showed due == overdue for all.
+        now = now_utc().replace(minute=0, second=0)
         for _ in range(min(120 * scale, FOLLOWUP_LIMIT_MAX - 20)):
-            due = EPOCH + dt.timedelta(seconds=rng.randrange(SEED_SECONDS))
+            due = now + dt.timedelta(seconds=rng.randrange(-3 * 86400, 7 * 86400))
             self.followups.append(self._new_followup(due))
         self._sort_followups()
 
@@ -205,7 +208,7 @@ class LeadterraEmulator(ProviderEmulator):
             "id": f"fu_{self._next_followup:06d}",
             "threadId": f"thr_{rng.randrange(16**10):010x}",
             "sdrId": rng.choice(self.sdrs)["id"],
-            "status": rng.choice(("pending", "pending", "overdue")),
+            "status": "overdue" if due < now_utc() else "pending",
             "dueAt": iso(due),
             # Fields beyond the documented five: the tap must keep them.
             "replyId": _pick(self._replies, rng.random())["id"] if self._replies else None,
