@@ -53,6 +53,12 @@ class Progress:
             remaining -= step
             self.log(total=self.expected_total, waiting=remaining)
 
+    def warn_if_capped(self, cap: int) -> None:
+        """A list the endpoint cuts at `cap` records, unpaged: a full answer may be a cut one."""
+        if cap and self.records_emitted >= cap:
+            self.logger.warning("%s: %d records, the most this endpoint returns; any beyond "
+                                "them cannot be read", self.name, self.records_emitted)
+
     def log(self, *, total: int | None = None, waiting: float | None = None) -> None:
         """A progress line at most every PROGRESS_LOG_SECONDS (and at least, as long as pages
         keep coming); with a known `total`, the share done and an ETA."""

@@ -13,6 +13,7 @@ import typing as t
 from dataclasses import dataclass
 
 from tap_replies.providers import leadterra, smartlead, tuco
+from tap_replies.providers.changed_since import ChangedSinceStream
 from tap_replies.sandbox.leadterra import LeadterraEmulator
 from tap_replies.sandbox.smartlead import SmartleadEmulator
 from tap_replies.sandbox.tuco import TucoEmulator
@@ -51,7 +52,9 @@ class Provider:
 
     @property
     def bookmark_keys(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(key for s in self.streams for key in s.bookmark_keys()))
+        # The SDK's, for every incremental stream, and a changed-since stream's own.
+        since = [s.since_param for s in self.streams if issubclass(s, ChangedSinceStream)]
+        return tuple(dict.fromkeys(["replication_key_value", *since]))
 
 
 def _has_reply_time(stream: type[ProviderStream]) -> bool:

@@ -162,7 +162,7 @@ class TapReplies(Tap):
 
     def _record_label(self, stream_name: str, record: t.Mapping[str, t.Any]) -> str:
         stream = self.streams.get(stream_name)
-        return stream.record_label(record) if isinstance(stream, ProviderStream) else "?"
+        return stream.gate.label(record) if isinstance(stream, ProviderStream) else "?"
 
     # -- the command line: any failure ends with one line naming provider, endpoint and fix --
 

@@ -23,6 +23,7 @@ from tap_replies.http.retry import (
     RetryPolicy,
     server_requested_wait,
 )
+from tap_replies.http.shapes import ListShape
 from tap_replies.progress import PROGRESS_LOG_SECONDS
 from tap_replies.providers import tuco
 from tap_replies.providers.base import ProviderStream
@@ -163,6 +164,7 @@ class UnitStream(ProviderStream):
     path = "/api/replies"
     primary_keys: t.ClassVar[list[str]] = ["id"]
     schema = th.PropertiesList(th.Property("id", th.StringType)).to_dict()
+    response_shape = ListShape(keys=("replies",))
 
 
 @pytest.fixture
@@ -385,7 +387,7 @@ def test_summary_line_counts_records_requests_and_429s(unit_stream):
     stream.progress.log()
     clock.now += 12.5
     stream.progress.records_emitted = 42
-    line = stream.summary_line()
+    line = stream.progress.summary_line(stream.request_stats, *stream.gate.check.notes())
     assert line == ("unit_stream: 42 records, 0 requests (0 retried), "
                     "0 429s waited out (0.0s), 12.5s")
 

@@ -1,14 +1,33 @@
 """The base of every stream: a provider's settings and request path in, checked records out.
 
-A provider module subclasses `ProviderStream` once (its `spec`, auth, error hints) and its streams
-are then declarations: name, path, keys, replication key, schema, response shape, and the quirks
-below as class attributes. What every stream does with a page (decode it once, checkpoint after
-it, log progress) and with a record (check its types, require its key) lives here.
+A stream is a declaration: its provider's `spec` (settings, auth, error hints), name, path, keys,
+replication key, schema, `response_shape` (where the endpoint puts its records, as documented: any
+other answer stops the stream), and its quirks as class attributes:
+
+- `streams_body`: an unpaged list of any length; the body is spooled and decoded a record at a time.
+- `campaigns_per_partition`: with `<provider>.campaign_ids`, one partition per this many campaigns
+  ({"campaign_id": id} for one, {"campaign_ids": [...]} for more); `campaign_param`: the query
+  parameter a `campaign_id` is sent as.
+- `campaign_filter_field`: the endpoint cannot filter by campaign, so the tap keeps the records
+  whose this field is among the wanted ids (and warns of a wanted id the list lacks).
+- `lifted_fields`: values copied to the top level, {"received_at": ("last_message", "received_at")}.
+- `documented_values`: values a field is documented to take; another is kept, with one warning.
+- `total_keys`: where a page states the size of the whole list (for progress).
+- `cap`: the most records an unpaged endpoint returns; reaching it is said.
+- `http_method = "POST"`, a paginator and the request's filters: the leaf's own.
+
+At most one replication strategy sits between this base and the leaf (newest_first.py,
+changed_since.py). The work lives in collaborators: the request path (http/client.py), the page
+(pages.py), the record (record_gate.py, record_shape.py, record_messages.py), progress.
+
+`log` sends the SDK's bare line about a failed stream to DEBUG: the tap's own (naming provider,
+endpoint and fix) is then the only ERROR. `generate_child_contexts` builds none for a stream
+without children (the SDK would build one per record), and the SDK's per-value conformance runs
+only for a record whose own check found a drift it could not put right (`RecordGate.conforms`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import typing as t
@@ -16,37 +35,26 @@ from functools import cached_property
 
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import SyncLifecycleSignal
-from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.pagination import SinglePagePaginator
 
 from tap_replies.http.client import RequestStats
-from tap_replies.http.errors import (
-    Endpoint,
-    ProviderError,
-    refused_line,
-    unexpected_error_line,
-    unexpected_shape_line,
-)
-from tap_replies.http.retry import RetryableResponseError, is_retryable_status
-from tap_replies.http.shapes import (
-    ListShape,
-    NotJson,
-    Page,
-    SpooledBody,
-    UnexpectedShape,
-    decode,
-    keep_page,
-    page_of,
-)
+from tap_replies.http.errors import Endpoint, ProviderError, unexpected_error_line
+from tap_replies.http.shapes import page_of
 from tap_replies.progress import Progress
-from tap_replies.providers.record_messages import LeanRecordPath
-from tap_replies.providers.record_shape import RecordCheck
+from tap_replies.providers.pages import campaign_partitions, check_page, page_records
+from tap_replies.providers.record_gate import RecordGate
+from tap_replies.providers.record_messages import lean_record_messages
+from tap_replies.sdk_hooks import set_record_conformance, write_state_now
 
 if t.TYPE_CHECKING:
     import requests
     from singer_sdk.authenticators import APIAuthenticatorBase
-    from singer_sdk.helpers.types import Context
+    from singer_sdk.helpers.types import Context, Record
+    from singer_sdk.pagination import BaseAPIPaginator
+    from singer_sdk.singerlib import RecordMessage
 
     from tap_replies.http.client import ProviderClient
+    from tap_replies.http.shapes import ListShape
     from tap_replies.settings import ProviderSettings, ProviderSpec
     from tap_replies.tap import TapReplies
 
@@ -56,50 +64,36 @@ if sys.version_info >= (3, 12):
 else:  # Python < 3.12
     from typing_extensions import override
 
-__all__ = ["PagedStream", "ProviderError", "ProviderStream"]
+__all__ = ["ProviderError", "ProviderStream"]
 
 
-class PagedStream(RESTStream[t.Any]):
-    """How a provider's stream asks for pages and reads them: one `ProviderClient` per
-    provider (settings, pacing, retries), each page decoded once and checkpointed after."""
+class ProviderStream(RESTStream[t.Any]):
+    """Pages checked (pages.py) and checkpointed after; each record through the `RecordGate`."""
 
     spec: t.ClassVar[ProviderSpec]
-    # Where the endpoint puts its records, as documented: any other answer stops the stream.
     response_shape: t.ClassVar[ListShape]
-    # An unpaged list of any length: spool the body and decode it one record at a time.
     streams_body: t.ClassVar[bool] = False
-    # With `<provider>.campaign_ids`: one partition per this many campaigns (0: none), as
-    # {"campaign_id": id} for one, {"campaign_ids": [...]} for more.
     campaigns_per_partition: t.ClassVar[int] = 0
-    # Values copied to the top level from inside the record: {"received_at": ("last_message", …)}.
+    campaign_param: t.ClassVar[str | None] = None
+    campaign_filter_field: t.ClassVar[str | None] = None
     lifted_fields: t.ClassVar[t.Mapping[str, tuple[str, str]]] = {}
-    # Values a field is documented to take; another is kept as sent, with one warning.
     documented_values: t.ClassVar[t.Mapping[str, tuple[str, ...]]] = {}
-    # Where a page states the size of the whole list (for progress).
     total_keys: t.ClassVar[tuple[str, ...]] = ("total", "total_count", "pagination.total")
-
-    # Never log full URLs: Smartlead's key rides in the query string.
-    _LOG_REQUEST_METRIC_URLS = False
+    cap: t.ClassVar[int] = 0
+    _LOG_REQUEST_METRIC_URLS = False  # never log URLs: Smartlead's key rides in the query
 
     def __init__(self, tap: TapReplies, **kwargs: t.Any) -> None:
-        # Before the SDK's constructor, which reads the schema (that may depend on a setting).
+        # Before the SDK's constructor: it reads the schema, which may depend on a setting.
         self.client: ProviderClient = tap.client_for(self.spec.name)
         self.settings: ProviderSettings = self.client.settings
         super().__init__(tap=tap, **kwargs)
         self.request_stats = RequestStats()
         self.progress = Progress(self.name, self.client.clock, self.logger)
         self.client.configure(self.requests_session, stream_bodies=self.streams_body)
-
-    @classmethod
-    def bookmark_keys(cls) -> tuple[str, ...]:
-        """The state keys this stream keeps its bookmarks in (each an ISO 8601 time, checked
-        before a sync starts: state_checks.py)."""
-        return ("replication_key_value",)
+        self.endpoint = Endpoint(self.spec.name, self.spec.label, self.http_method, self.path or "")
 
     @override
     def log(self, message: str, *args: t.Any, level: int = logging.INFO, **kwargs: t.Any) -> None:
-        # The SDK announces a failed stream before the tap's own one-line error, which names the
-        # provider, endpoint and fix: its bare line goes to DEBUG so ours is the only ERROR.
         if level >= logging.ERROR and message.startswith("An unhandled error occurred"):
             level = logging.DEBUG
         super().log(message, *args, level=level, **kwargs)
@@ -122,18 +116,7 @@ class PagedStream(RESTStream[t.Any]):
     @property
     @override
     def partitions(self) -> list[dict[str, t.Any]] | None:
-        size, ids = self.campaigns_per_partition, list(self.settings.campaign_ids)
-        if not size or not ids:
-            return None
-        if size == 1:
-            return [{"campaign_id": campaign_id} for campaign_id in ids]
-        return [{"campaign_ids": ids[i:i + size]} for i in range(0, len(ids), size)]
-
-    @property
-    def endpoint(self) -> Endpoint:
-        return Endpoint(self.spec.name, self.spec.label, self.http_method, self.path or "")
-
-    # -- the request path (http/client.py), and what it asks of the stream ----------------
+        return campaign_partitions(self.campaigns_per_partition, self.settings.campaign_ids)
 
     @override
     def request_decorator(self, func: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
@@ -142,51 +125,33 @@ class PagedStream(RESTStream[t.Any]):
     def wait(self, seconds: float) -> None:
         self.progress.wait(seconds)
 
-    def checkpoint(self) -> None:
-        self._write_state_message()
+    def checkpoint(self, *, changed: bool = False) -> None:
+        write_state_now(self, changed=changed)
 
-    # -- pages ----------------------------------------------------------------------------
+    @override
+    def get_new_paginator(self) -> BaseAPIPaginator[t.Any]:
+        return SinglePagePaginator()  # a list is one page unless its leaf says how it pages
+
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
+        campaign = (context or {}).get("campaign_id")
+        return {self.campaign_param: campaign} if self.campaign_param and campaign else {}
 
     @override
     def validate_response(self, response: requests.Response) -> None:
-        status = response.status_code
-        if self.streams_body and status >= 300:
-            _ = response.content  # an error's body is short: read it, which frees the connection
-        if is_retryable_status(status):
-            raise RetryableResponseError(f"{status} from {self.path}", response)
-        if status >= 400:
-            raise ProviderError(refused_line(self.endpoint, response, self.spec.error_hint))
-        try:
-            if self.streams_body:  # read to its end here, where a cut-short body is retried
-                payload = decode(self.response_shape, SpooledBody(response))
-            else:
-                payload = json.loads(response.content)
-            keep_page(response, Page(self.response_shape, payload))
-        except UnexpectedShape as error:  # (a ValueError too: caught first)
-            raise ProviderError(unexpected_shape_line(self.endpoint, response, error)) from None
-        except ValueError:
-            # A cut-short or non-JSON 200 (NotJson, a JSONDecodeError) is a transport fault:
-            # ask again.
-            raise RetryableResponseError(
-                f"{self.path} answered {status} with a body that is not JSON", response
-            ) from None
+        check_page(response, self.endpoint, self.response_shape, streams_body=self.streams_body,
+                   hint=self.spec.error_hint)
 
     @override
     def parse_response(self, response: requests.Response) -> t.Iterable[dict[str, t.Any]]:
-        page = page_of(response)
-        try:
-            yield from page.records
-        except (UnexpectedShape, NotJson) as error:
-            # Before this page's checkpoint: no bookmark or resume note moves past it.
-            raise ProviderError(unexpected_shape_line(self.endpoint, response, error)) from None
-        # The consumer has emitted every record of the page by the time we get here.
-        self.on_page_done()
-        self.progress.page_done(page.total(*self.total_keys))
+        yield from page_records(response, self.endpoint)
+        self.on_page_done()  # the consumer has emitted every record of the page by now
+        self.progress.page_done(page_of(response).total(*self.total_keys))
 
     def on_page_done(self) -> None:
-        """Once a page's records have all been emitted: checkpoint (subclasses add to the state
-        first). The SDK would otherwise write state only every 10,000 records."""
-        self._write_state_message()
+        """A checkpoint (a strategy adds to the state first), not one per 10,000 records."""
+        self.progress.warn_if_capped(self.cap)
+        self.checkpoint()
 
     @override
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
@@ -196,104 +161,67 @@ class PagedStream(RESTStream[t.Any]):
         except (ProviderError, SyncLifecycleSignal):
             raise
         except Exception as exc:
-            raise self.unexpected(exc) from exc
-
-    def unexpected(self, exc: Exception) -> ProviderError:
-        """An error nobody planned for, still named by provider, endpoint and stream."""
-        return ProviderError(unexpected_error_line(exc, f"{self.endpoint.of(None)} ({self.name})"))
-
-
-class ProviderStream(LeanRecordPath, PagedStream):
-    """Base of every stream: what is done with each record of a page."""
-
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._undocumented: set[tuple[str, t.Any]] = set()
+            raise unexpected(self, exc) from exc
+        self.gate.warn_of_missing_campaigns(self.spec.name)
 
     @cached_property
-    def record_check(self) -> RecordCheck:
-        return RecordCheck(self.name, self.effective_schema, self.logger,
-                           primary_keys=tuple(self.primary_keys or ()))
+    def gate(self) -> RecordGate:
+        campaigns = self.campaign_filter_field
+        return RecordGate(
+            self.name, self.effective_schema, self.logger,
+            primary_keys=tuple(self.primary_keys or ()), lifted_fields=self.lifted_fields,
+            documented_values=self.documented_values, provider_label=self.spec.label,
+            campaign_filter=(campaigns, self.settings.campaign_ids) if campaigns else None)
 
     @override
-    def post_process(
-        self, row: dict[str, t.Any], context: Context | None = None
-    ) -> dict[str, t.Any] | None:
+    def post_process(self, row: dict[str, t.Any], context: Context | None = None
+                     ) -> dict[str, t.Any] | None:
         try:
-            self.fill_in(row, context)
-            if not self.admit(row, context):
+            conforms = self.gate.conforms(row, context, self.admit)
+            if conforms is None:
                 return None
-            # Parsed JSON rarely needs converting, and the SDK's per-value conformance is over
-            # half of the tap's CPU: one cheap check decides, after putting drifted values right.
-            conforms = self.record_check.conforms_after_repair(row, self.record_label)
-            if not self.record_check.has_primary_key(row):
-                return None
-            if self.documented_values:
-                self._note_undocumented(row)
             self.progress.records_emitted += 1
             self.emitted(row, context)
         except ProviderError:
             raise
         except Exception as exc:
-            raise self.unexpected(exc) from exc
-        # The SDK reads this level when it writes the record returned here.
-        self.TYPE_CONFORMANCE_LEVEL = (
-            TypeConformanceLevel.NONE if conforms else TypeConformanceLevel.RECURSIVE)
+            raise unexpected(self, exc) from exc
+        set_record_conformance(self, needed=not conforms)
         return row
 
-    def fill_in(self, row: dict[str, t.Any], context: Context | None) -> None:
-        """The fields a record gets from elsewhere: `lifted_fields`, and the partition's keys
-        that the schema declares (the others, such as a chunk of campaign ids, are filters)."""
-        for name, (outer, inner) in self.lifted_fields.items():
-            holder = row.get(outer)
-            row[name] = holder.get(inner) if isinstance(holder, dict) else None
-        if context:
-            declared = self.record_check.shape.keys
-            for key, value in context.items():
-                if key in declared:
-                    row[key] = value
-
-    def _note_undocumented(self, row: dict[str, t.Any]) -> None:
-        for name, documented in self.documented_values.items():
-            value = row.get(name)
-            if value is None or value in documented or (name, value) in self._undocumented:
-                continue
-            self._undocumented.add((name, value))
-            self.logger.warning("%s: %s %r is not one of %s's documented values; kept as sent "
-                                "(the unified model counts it as unknown)", self.name, name,
-                                value, self.spec.label)
-
     def admit(self, row: dict[str, t.Any], context: Context | None) -> bool:
-        """Whether to emit this record at all; streams that filter or skip override it."""
-        return True
+        return True  # a replication strategy may skip some records
 
     def emitted(self, row: dict[str, t.Any], context: Context | None) -> None:
         """Called for each record about to be emitted."""
 
     @override
-    def _process_record(
-        self, record: dict[str, t.Any], child_context: Context | None = None,
-        partition_context: Context | None = None,
-    ) -> None:
-        # The SDK would copy every partition key into the record; `fill_in` copied those the
-        # schema declares, and a request filter (a chunk of campaign ids) is no field.
+    def _process_record(self, record: dict[str, t.Any], child_context: Context | None = None,
+                        partition_context: Context | None = None) -> None:
+        # Without the partition: the gate copied the keys the schema declares (sdk_hooks.py).
         super()._process_record(record, child_context=child_context, partition_context=None)
 
-    def record_label(self, row: t.Mapping[str, t.Any]) -> str:
-        """Which record this is, for a log line: its primary key (repr: safe for any text)."""
-        keys = self.primary_keys or ()
-        return ", ".join(f"{key}={row.get(key)!r}" for key in keys) or "without a key"
+    @override
+    def _generate_record_messages(self, record: Record) -> t.Generator[RecordMessage, None, None]:
+        lean = lean_record_messages(self, record, self.gate)
+        yield from super()._generate_record_messages(record) if lean is None else lean
+
+    @override
+    def generate_child_contexts(self, record: Record, context: Context | None
+                                ) -> t.Iterable[Context | None]:
+        return super().generate_child_contexts(record, context) if self.child_streams else ()
 
     @override
     def finalize_state_progress_markers(self, state: dict | None = None) -> None:
         super().finalize_state_progress_markers(state)
-        # The tap calls this once per stream, right after the stream's sync ends: the one hook
-        # there is for a line at the end of each stream.
-        if not state and self.selected:
-            self.logger.info("%s", self.summary_line())
+        if not state and self.selected:  # once per stream, right after its sync: its summary
+            self.logger.info("%s", self.progress.summary_line(
+                self.request_stats, *self.gate.check.notes()))
 
-    def summary_line(self) -> str:
-        return self.progress.summary_line(self.request_stats, *self.record_check.notes())
+
+def unexpected(stream: ProviderStream, exc: Exception) -> ProviderError:
+    """An error nobody planned for, still named by provider, endpoint and stream."""
+    return ProviderError(unexpected_error_line(exc, f"{stream.endpoint.of(None)} ({stream.name})"))
 
 
 logging.getLogger("urllib3").setLevel(logging.WARNING)

@@ -61,11 +61,6 @@ class ChangedSinceStream(ProviderStream):
         self.forced_replication_method = "INCREMENTAL"
         self._read: Read | None = None
 
-    @override
-    @classmethod
-    def bookmark_keys(cls) -> tuple[str, ...]:
-        return (*super().bookmark_keys(), cls.since_param)
-
     @staticmethod
     def read_started_at() -> dt.datetime:
         """When a partition's read starts: its next sync asks for what changed since then."""
@@ -124,8 +119,7 @@ class ChangedSinceStream(ProviderStream):
             return
         self.get_context_state(read.context)["resume"] = {
             "sync_started_at": format_timestamp(read.started_at), "offset": offset}
-        self.state_manager.is_flushed = False
-        self._write_state_message()
+        self.checkpoint(changed=True)
 
     @override
     def _increment_stream_state(

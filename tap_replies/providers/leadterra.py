@@ -99,60 +99,6 @@ class LeadterraPaginator(PageNumberPaginator):
         return (numbers[0] if numbers else self.current_value) + 1
 
 
-class LeadterraStream(ProviderStream):
-    """Bearer auth; a list's one page, or its pages by number; `campaignId` per partition."""
-
-    spec = SPEC
-    # Query parameters every request of the stream sends.
-    fixed_params: t.ClassVar[t.Mapping[str, t.Any]] = {}
-
-    @override
-    def get_new_paginator(self) -> PageNumberPaginator:
-        return LeadterraPaginator()
-
-    @override
-    def get_url_params(
-        self, context: Context | None, next_page_token: int | None
-    ) -> dict[str, t.Any]:
-        params: dict[str, t.Any] = dict(self.fixed_params)
-        if context and context.get("campaign_id"):
-            params["campaignId"] = context["campaign_id"]
-        if next_page_token and next_page_token > 1:
-            params["page"] = next_page_token
-        return params
-
-
-class NewestFirstListStream(LeadterraStream, NewestFirstStream):
-    """A newest-first list with no date filter: read to its end or, paginated, until a page ends
-    below the window's lower bound (the rest is older still: not asking for it is the same as
-    reading it and dropping it). If the order was ever broken, every page is read."""
-
-    @override
-    def get_new_paginator(self) -> PageNumberPaginator:
-        return LeadterraPaginator(stop_early=self._read_past_lower_bound)
-
-    def _read_past_lower_bound(self) -> bool:
-        window = self.current_window
-        return (window is not None and window.in_order and window.lower is not None
-                and window.oldest_seen is not None and window.oldest_seen < window.lower)
-
-
-class CappedListStream(LeadterraStream):
-    """A list the endpoint cuts at `cap` records, with no paging: a full answer may be a cut
-    one, so it is said rather than passed off as the whole list."""
-
-    cap: t.ClassVar[int]
-
-    @override
-    def on_page_done(self) -> None:
-        if self.progress.records_emitted >= self.cap:
-            self.logger.warning(
-                "%s: %d records, the most this endpoint returns; any beyond them cannot be "
-                "read", self.name, self.progress.records_emitted,
-            )
-        super().on_page_done()
-
-
 REPLY_SCHEMA = th.PropertiesList(
     th.Property("id", th.StringType, required=True, description="Reply id."),
     th.Property("email", th.StringType, description="Email address of the lead who replied."),
@@ -169,9 +115,15 @@ REPLY_SCHEMA = th.PropertiesList(
 )
 
 
-class LeadterraRepliesStream(NewestFirstListStream):
-    """`GET /v1/replies[?campaignId=]`: every reply, newest first, one partition per campaign."""
+class LeadterraRepliesStream(NewestFirstStream):
+    """`GET /v1/replies[?campaignId=]`: every reply, newest first, one partition per campaign.
 
+    No date filter: the list is read to its end or, paginated, until a page ends below the
+    window's lower bound (the rest is older still: not asking for it is the same as reading it
+    and dropping it). If the order was ever broken, every page is read.
+    """
+
+    spec = SPEC
     name = "leadterra_replies"
     path = "/v1/replies"
     primary_keys = ("id",)
@@ -181,8 +133,22 @@ class LeadterraRepliesStream(NewestFirstListStream):
     # Two of the three shapes are the whole list in one answer, however long it grows.
     streams_body = True
     campaigns_per_partition = 1
+    campaign_param = "campaignId"
     # Kept as sent (a new label must not break the sync); said once per label.
     documented_values = {"classification": CLASSIFICATIONS}
+
+    @override
+    def get_new_paginator(self) -> PageNumberPaginator:
+        return LeadterraPaginator(stop_early=self.read_past_lower_bound)
+
+    @override
+    def get_url_params(
+        self, context: Context | None, next_page_token: int | None
+    ) -> dict[str, t.Any]:
+        params = super().get_url_params(context, next_page_token)
+        if next_page_token and next_page_token > 1:
+            params["page"] = next_page_token
+        return params
 
 
 SDR_SCHEMA = th.PropertiesList(
@@ -194,9 +160,10 @@ SDR_SCHEMA = th.PropertiesList(
 )
 
 
-class LeadterraSdrsStream(LeadterraStream):
+class LeadterraSdrsStream(ProviderStream):
     """`GET /v1/sdrs`: every SDR, full table."""
 
+    spec = SPEC
     name = "leadterra_sdrs"
     path = "/v1/sdrs"
     primary_keys = ("id",)
@@ -218,16 +185,22 @@ FOLLOWUP_SCHEMA = th.PropertiesList(
 )
 
 
-class LeadterraFollowupsStream(CappedListStream):
-    """`GET /v1/sdr/followups/due?limit=200`: the current due list, full table."""
+class LeadterraFollowupsStream(ProviderStream):
+    """`GET /v1/sdr/followups/due?limit=200`: the current due list, full table. The endpoint
+    cuts it at `cap` with no paging: a full answer may be a cut one, so it is said rather than
+    passed off as the whole list."""
 
+    spec = SPEC
     name = "leadterra_followups"
     path = "/v1/sdr/followups/due"
     primary_keys = ("id",)
     schema = FOLLOWUP_SCHEMA.to_dict()
     response_shape = FOLLOWUPS_SHAPE
-    fixed_params = {"limit": FOLLOWUPS_LIMIT}
     cap = FOLLOWUPS_LIMIT
+
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: None) -> dict[str, t.Any]:
+        return {"limit": self.cap}  # the most it gives
 
 
 STREAMS: list[type[ProviderStream]] = [

@@ -221,6 +221,13 @@ class NewestFirstStream(ProviderStream):
         lower = format_timestamp(window.lower) if window.lower else None
         return lower, format_timestamp(window.upper)
 
+    def read_past_lower_bound(self) -> bool:
+        """Whether the list, still in order, has been read below the window's lower bound: the
+        rest is older still (a paginator that can stop early asks after each page)."""
+        window = self.current_window
+        return (window is not None and window.in_order and window.lower is not None
+                and window.oldest_seen is not None and window.oldest_seen < window.lower)
+
     def record_timestamp(self, row: dict[str, t.Any]) -> dt.datetime | None:
         return parse_timestamp(row.get(t.cast("str", self.replication_key)))
 
@@ -265,7 +272,7 @@ class NewestFirstStream(ProviderStream):
             note = window.resume_note()
             if state.get("resume") != note:
                 state["resume"] = note
-                self.state_manager.is_flushed = False
+                self.checkpoint(changed=True)
         super().on_page_done()
 
     def starts_after_its_end(self, context: Context | None) -> bool:
@@ -302,7 +309,6 @@ class NewestFirstStream(ProviderStream):
                 state["replication_key"] = self.replication_key
                 state["replication_key_value"] = format_precise(window.max_emitted)
         state.pop("resume", None)
-        self.state_manager.is_flushed = False
         # Written now, not with the next partition's first page: a kill in between would
         # otherwise make this finished partition re-read from its note.
-        self._write_state_message()
+        self.checkpoint(changed=True)

@@ -16,51 +16,31 @@ takes the SDK's own path, unchanged.
 from __future__ import annotations
 
 import datetime as dt
-import sys
 import typing as t
-from functools import cached_property
 
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.singerlib import RecordMessage
-from singer_sdk.streams import Stream
 
 if t.TYPE_CHECKING:
-    from singer_sdk.helpers.types import Context, Record
+    from singer_sdk.helpers.types import Record
+    from singer_sdk.streams import Stream
 
-# A version check rather than try/except: mypy (run for 3.11) understands this one.
-if sys.version_info >= (3, 12):
-    from typing import override
-else:  # Python < 3.12
-    from typing_extensions import override
+    from tap_replies.providers.record_gate import RecordGate
 
 
-class LeanRecordPath(Stream):
-    """A stream that skips the SDK's per-record steps when they would change nothing."""
-
-    @cached_property
-    def selects_every_property(self) -> bool:
-        """Whether the catalog leaves every property of the stream selected (read once: the
-        catalog is fixed before the sync starts)."""
-        return all(self.mask.values())
-
-    @override
-    def _generate_record_messages(self, record: Record) -> t.Generator[RecordMessage, None, None]:
-        if (self.TYPE_CONFORMANCE_LEVEL is not TypeConformanceLevel.NONE
-                or not self.selects_every_property):
-            yield from super()._generate_record_messages(record)
-            return
-        # The SDK's steps minus the two no-ops: nothing to deselect, nothing to conform.
-        for stream_map in self.stream_maps:
-            mapped = stream_map.transform(record)
-            if mapped is not None:
-                yield RecordMessage(stream=stream_map.stream_alias, record=mapped,
-                                    version=self._stream_version,
-                                    time_extracted=dt.datetime.now(dt.timezone.utc))
-
-    @override
-    def generate_child_contexts(
-        self, record: Record, context: Context | None
-    ) -> t.Iterable[Context | None]:
-        if not self.child_streams:
-            return ()  # no child stream to give a context to
-        return super().generate_child_contexts(record, context)
+def lean_record_messages(
+    stream: Stream, record: Record, gate: RecordGate
+) -> list[RecordMessage] | None:
+    """The RECORD messages of `record` without the SDK's two no-op steps; None where either may
+    do something (a deselected property, a conformance level other than NONE): the caller then
+    takes the SDK's own path."""
+    if gate.selects_every_property is None:  # the catalog is fixed before the first record
+        gate.selects_every_property = all(stream.mask.values())
+    if (stream.TYPE_CONFORMANCE_LEVEL is not TypeConformanceLevel.NONE
+            or not gate.selects_every_property):
+        return None
+    extracted = dt.datetime.now(dt.timezone.utc)
+    return [RecordMessage(stream=stream_map.stream_alias, record=mapped,
+                          version=stream._stream_version, time_extracted=extracted)
+            for stream_map in stream.stream_maps
+            if (mapped := stream_map.transform(record)) is not None]

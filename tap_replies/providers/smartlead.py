@@ -170,52 +170,64 @@ CATEGORY_SCHEMA = th.PropertiesList(
 ).to_dict()
 
 
-# -- the provider's base and its quirks ----------------------------------------------------------
+# -- the streams --------------------------------------------------------------------------------
 
 
-class SmartleadStream(ProviderStream):
-    """Smartlead's spec (its key rides in the query string: see `query_param_auth`)."""
+class SmartleadCampaignsStream(ProviderStream):
+    """Every campaign, or those in smartlead.campaign_ids: the endpoint has no campaign filter,
+    so the ids are applied here (which also restricts the leads, read per campaign), and an id
+    the account does not list is warned about rather than yielding nothing silently."""
 
     spec = SPEC
-
-
-class CampaignListStream(SmartleadStream):
-    """The account's campaigns, one bare array: the endpoint has no campaign filter, so
-    smartlead.campaign_ids is applied here (which also restricts the leads, read per campaign),
-    and an id the account does not list is warned about rather than yielding nothing silently."""
-
-    @override
-    def admit(self, row: dict[str, t.Any], context: Context | None) -> bool:
-        wanted = self.settings.campaign_ids
-        return not wanted or row.get("id") in wanted
-
-    @override
-    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
-        listed: set[t.Any] = set()
-        for record in super().get_records(context):
-            listed.add(record.get("id"))
-            yield record
-        missing = [str(i) for i in self.settings.campaign_ids if i not in listed]
-        if missing:
-            self.logger.warning("Smartlead: smartlead.campaign_ids %s not among the account's "
-                                "campaigns; check smartlead.campaign_ids", ", ".join(missing))
+    name = "smartlead_campaigns"
+    path = "/api/v1/campaigns/"
+    primary_keys = ("id",)
+    replication_key = None
+    schema = CAMPAIGN_SCHEMA
+    response_shape = ListShape(bare=True)
+    campaign_filter_field = "id"
 
     @override
     def get_child_context(self, record: Record, context: Context | None) -> Context:
         return {"campaign_id": record["id"]}
 
 
-class MasterInboxStream(NewestFirstStream, SmartleadStream):
-    """The master inbox: a POST whose body holds the window (`replyTimeBetween`), the campaign
-    chunk and the offset; newest first; each thread whole only with fetch_message_history."""
+class SmartleadCampaignLeadsStream(ChangedSinceStream):
+    """The leads of each campaign, incremental per campaign through `event_time_gt`."""
 
-    page_size: t.ClassVar[int]
-    schema_with_history: t.ClassVar[dict[str, t.Any]]
-    schema_without: t.ClassVar[dict[str, t.Any]]
+    spec = SPEC
+    name = "smartlead_campaign_leads"
+    path = "/api/v1/campaigns/{campaign_id}/leads"
+    parent_stream_type = SmartleadCampaignsStream
+    primary_keys = ("campaign_id", "id")  # the campaign id comes from the request's path
+    schema = LEAD_SCHEMA
+    response_shape = ListShape(keys=("leads",))
+    since_param = "event_time_gt"
+    since_overlap = EVENT_TIME_OVERLAP
+    page_size = LEADS_PAGE_SIZE
 
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.http_method = "POST"
+
+class SmartleadInboxRepliesStream(NewestFirstStream):
+    """Master-inbox replies, newest first, read in the window (bookmark or start_date, sync start]:
+    a POST whose body holds the window (`replyTimeBetween`), the campaign chunk and the offset;
+    each thread whole only with fetch_message_history.
+
+    With smartlead.campaign_ids the ids go in partitions of at most five (the API's cap), each
+    with its own bookmark (a changed list starts its new chunks from start_date). The API filters
+    by reply time itself; `filters_client_side` stays on as a guard against a server that ignores
+    the filter (it drops nothing when the server obeys).
+    """
+
+    spec = SPEC
+    http_method = "POST"
+    name = "smartlead_inbox_replies"
+    path = "/api/v1/master-inbox/inbox-replies"
+    primary_keys = ("id",)
+    replication_key = "received_at"
+    response_shape = ListShape(keys=("messages",))
+    campaigns_per_partition = INBOX_MAX_CAMPAIGNS
+    lifted_fields = {"received_at": ("last_message", "received_at")}
+    page_size = INBOX_PAGE_SIZE
 
     @property
     def fetch_message_history(self) -> bool:
@@ -225,7 +237,7 @@ class MasterInboxStream(NewestFirstStream, SmartleadStream):
     @override
     def schema(self) -> dict[str, t.Any]:
         # The thread is only in the catalog when it is asked for.
-        return self.schema_with_history if self.fetch_message_history else self.schema_without
+        return INBOX_SCHEMA_WITH_HISTORY if self.fetch_message_history else INBOX_SCHEMA
 
     @override
     def get_new_paginator(self) -> TotalCountPaginator:
@@ -249,58 +261,10 @@ class MasterInboxStream(NewestFirstStream, SmartleadStream):
                 "filters": filters, "sortBy": "REPLY_TIME_DESC"}
 
 
-# -- the streams --------------------------------------------------------------------------------
-
-
-class SmartleadCampaignsStream(CampaignListStream):
-    """Every campaign, or those in smartlead.campaign_ids."""
-
-    name = "smartlead_campaigns"
-    path = "/api/v1/campaigns/"
-    primary_keys = ("id",)
-    replication_key = None
-    schema = CAMPAIGN_SCHEMA
-    response_shape = ListShape(bare=True)
-
-
-class SmartleadCampaignLeadsStream(ChangedSinceStream, SmartleadStream):
-    """The leads of each campaign, incremental per campaign through `event_time_gt`."""
-
-    name = "smartlead_campaign_leads"
-    path = "/api/v1/campaigns/{campaign_id}/leads"
-    parent_stream_type = SmartleadCampaignsStream
-    primary_keys = ("campaign_id", "id")  # the campaign id comes from the request's path
-    schema = LEAD_SCHEMA
-    response_shape = ListShape(keys=("leads",))
-    since_param = "event_time_gt"
-    since_overlap = EVENT_TIME_OVERLAP
-    page_size = LEADS_PAGE_SIZE
-
-
-class SmartleadInboxRepliesStream(MasterInboxStream):
-    """Master-inbox replies, newest first, read in the window (bookmark or start_date, sync start].
-
-    With smartlead.campaign_ids the ids go in partitions of at most five (the API's cap), each
-    with its own bookmark (a changed list starts its new chunks from start_date). The API filters
-    by reply time itself; `filters_client_side` stays on as a guard against a server that ignores
-    the filter (it drops nothing when the server obeys).
-    """
-
-    name = "smartlead_inbox_replies"
-    path = "/api/v1/master-inbox/inbox-replies"
-    primary_keys = ("id",)
-    replication_key = "received_at"
-    schema_without = INBOX_SCHEMA
-    schema_with_history = INBOX_SCHEMA_WITH_HISTORY
-    response_shape = ListShape(keys=("messages",))
-    campaigns_per_partition = INBOX_MAX_CAMPAIGNS
-    lifted_fields = {"received_at": ("last_message", "received_at")}
-    page_size = INBOX_PAGE_SIZE
-
-
-class SmartleadLeadCategoriesStream(SmartleadStream):
+class SmartleadLeadCategoriesStream(ProviderStream):
     """The workspace's lead categories (a bare array)."""
 
+    spec = SPEC
     name = "smartlead_lead_categories"
     path = "/api/v1/leads/fetch-categories"
     primary_keys = ("id",)

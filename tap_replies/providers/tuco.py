@@ -64,36 +64,6 @@ SPEC = ProviderSpec("tuco", "Tuco AI", "https://app.tuco.ai", requests_per_minut
                     error_hint=tuco_hint)
 
 
-class TucoStream(NewestFirstStream):
-    """Bearer auth, and the Check Replies page's one shape and parameters: a newest-first list
-    filtered by inclusive `dateFrom`/`dateTo`, paged by lowering `dateTo` (TimeCursorPaginator)."""
-
-    spec = SPEC
-    response_shape = ListShape(keys=("replies",))  # the Check Replies page's only shape
-    page_size: t.ClassVar[int] = PAGE_SIZE
-
-    @override
-    def get_new_paginator(self) -> TimeCursorPaginator:
-        window = self.current_window
-        assert window is not None  # set by get_records before the first request
-        return TimeCursorPaginator(window.upper, self.page_size,
-                                   timestamp_key=t.cast("str", self.replication_key))
-
-    @override
-    def get_url_params(
-        self, context: Context | None, next_page_token: TimeCursor | None
-    ) -> dict[str, t.Any]:
-        lower, upper = self.window_bounds(context)
-        cursor = next_page_token or TimeCursor(upper)
-        params: dict[str, t.Any] = {"page": cursor.page, "limit": self.page_size}
-        if context and context.get("campaign_id"):
-            params["campaignId"] = context["campaign_id"]
-        if lower is not None:
-            params["dateFrom"] = lower
-        params["dateTo"] = cursor.upper
-        return params
-
-
 def _message_properties() -> list[th.Property]:
     """What every Tuco message has, inbound or outbound."""
     return [
@@ -114,9 +84,12 @@ PARENT_MESSAGE = th.ObjectType(
 )
 
 
-class TucoRepliesStream(TucoStream):
-    """One row per lead that replied; a lead replying again comes back with its new reply."""
+class TucoRepliesStream(NewestFirstStream):
+    """One row per lead that replied; a lead replying again comes back with its new reply. The
+    Check Replies page's one shape and parameters: a newest-first list filtered by inclusive
+    `dateFrom`/`dateTo`, paged by lowering `dateTo` (TimeCursorPaginator)."""
 
+    spec = SPEC
     name = "tuco_replies"
     path = "/api/replies"
     primary_keys = ("leadId",)
@@ -126,6 +99,9 @@ class TucoRepliesStream(TucoStream):
     filters_client_side = True
     # One request series and one bookmark per campaign, so campaigns never hold each other back.
     campaigns_per_partition = 1
+    campaign_param = "campaignId"
+    response_shape = ListShape(keys=("replies",))  # the Check Replies page's only shape
+    page_size = PAGE_SIZE
 
     schema = th.PropertiesList(
         th.Property("leadId", th.StringType, required=True),
@@ -144,6 +120,26 @@ class TucoRepliesStream(TucoStream):
                     description="The campaign the reply was read for (only with "
                                 "tuco.campaign_ids; copied from the partition)."),
     ).to_dict()
+
+    @override
+    def get_new_paginator(self) -> TimeCursorPaginator:
+        window = self.current_window
+        assert window is not None  # set by get_records before the first request
+        return TimeCursorPaginator(window.upper, self.page_size,
+                                   timestamp_key=t.cast("str", self.replication_key))
+
+    @override
+    def get_url_params(
+        self, context: Context | None, next_page_token: TimeCursor | None
+    ) -> dict[str, t.Any]:
+        lower, upper = self.window_bounds(context)
+        cursor = next_page_token or TimeCursor(upper)
+        params = {"page": cursor.page, "limit": self.page_size,
+                  **super().get_url_params(context, next_page_token)}
+        if lower is not None:
+            params["dateFrom"] = lower
+        params["dateTo"] = cursor.upper
+        return params
 
 
 STREAMS: list[type[ProviderStream]] = [TucoRepliesStream]
