@@ -51,6 +51,22 @@ def replies_over_time(by_day: Rows) -> go.Figure:
     return _layout(figure, f"Replies per {unit}, by classification")
 
 
+def providers_over_time(by_day: Rows) -> go.Figure:
+    """Replies per day (per week over a long range), a line per provider."""
+    unit, start_of = bucket([t.cast("dt.date", as_date(r["reply_date"])) for r in by_day])
+    per: dict[str, Counter[str]] = defaultdict(Counter)
+    for row in by_day:
+        day = start_of(t.cast("dt.date", as_date(row["reply_date"])))
+        per[str(row["provider"])][day.isoformat()] += int(row["replies"])
+    figure = go.Figure()
+    for provider in sorted(per):
+        days = sorted(per[provider])
+        figure.add_scatter(x=days, y=[per[provider][d] for d in days], name=provider,
+                           mode="lines+markers", line_color=PROVIDER_COLOURS.get(provider))
+    figure.update_layout(xaxis_type="date")
+    return _layout(figure, f"Replies per {unit}, by provider", height=300)
+
+
 def replies_by_provider(by_day: Rows) -> go.Figure:
     """Replies per provider and classification over the whole range."""
     per: dict[str, Counter[str]] = defaultdict(Counter)

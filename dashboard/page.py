@@ -147,10 +147,10 @@ class Page:
         by_day = self.marts.replies_by_day(self.filters)
         if not by_day:
             return section("Replies", empty(f"No replies in this selection — {HINT}."), "replies")
-        return section("Replies", self._chart("chart-replies-over-time",
-                                              figures.replies_over_time(by_day))
-                       + self._chart("chart-replies-by-provider",
-                                     figures.replies_by_provider(by_day)), "replies")
+        charts = [("chart-replies-over-time", figures.replies_over_time(by_day)),
+                  ("chart-providers-over-time", figures.providers_over_time(by_day)),
+                  ("chart-replies-by-provider", figures.replies_by_provider(by_day))]
+        return section("Replies", "".join(self._chart(a, f) for a, f in charts), "replies")
 
     def campaigns(self) -> str:
         rows = self.marts.campaigns(self.filters)

@@ -169,6 +169,24 @@ class SnowflakeWarehouse:
     def version(self) -> Hashable | None:
         return None
 
+    def _connection_settings(self) -> dict[str, t.Any]:
+        """The settings as the connector takes them: a PEM key as text (as target-snowflake
+        takes TARGET_SNOWFLAKE_PRIVATE_KEY) becomes a key object."""
+        settings: dict[str, t.Any] = dict(self.settings)
+        pem = settings.pop("private_key", None)
+        if pem:
+            from cryptography.hazmat.primitives import serialization
+
+            passphrase = settings.pop("private_key_file_pwd", None)
+            try:
+                settings["private_key"] = serialization.load_pem_private_key(
+                    pem.encode(), passphrase.encode() if passphrase else None)
+            except (ValueError, TypeError):
+                raise WarehouseError(
+                    "dashboard: TARGET_SNOWFLAKE_PRIVATE_KEY is not a PEM private key that its "
+                    "passphrase (TARGET_SNOWFLAKE_PRIVATE_KEY_PASSPHRASE) opens") from None
+        return settings
+
     def read_marts(self, marts: Sequence[str]) -> MartRows:
         try:
             import snowflake.connector
@@ -178,7 +196,7 @@ class SnowflakeWarehouse:
                 "`make dashboard` with TARGET_SNOWFLAKE_ACCOUNT set (it installs it)") from None
         try:
             connection = snowflake.connector.connect(
-                **self.settings, schema=MODEL_SCHEMA.upper(), login_timeout=20,
+                **self._connection_settings(), schema=MODEL_SCHEMA.upper(), login_timeout=20,
                 session_parameters={"QUERY_TAG": "tap-replies-dashboard"})
         except snowflake.connector.Error as error:
             raise WarehouseError(
@@ -199,7 +217,8 @@ class SnowflakeWarehouse:
 
 
 SNOWFLAKE_VARIABLES = {
-    "account": "ACCOUNT", "user": "USER", "password": "PASSWORD", "private_key_file":
+    "account": "ACCOUNT", "user": "USER", "password": "PASSWORD", "private_key": "PRIVATE_KEY",
+    "private_key_file":
     "PRIVATE_KEY_PATH", "private_key_file_pwd": "PRIVATE_KEY_PASSPHRASE", "role": "ROLE",
     "warehouse": "WAREHOUSE", "database": "DATABASE",
 }

@@ -137,9 +137,10 @@ def test_every_chart_is_drawn_in_chromium_and_the_totals_are_the_marts(
     dashboard_on_hand_made: str, tmp_path: Path
 ):
     dom = browser.rendered_dom(dashboard_on_hand_made)
-    # Replies per day, per provider, campaigns, follow-ups and the category movement.
-    assert browser.body_attribute(dom, "data-charts") == "5"
-    assert browser.body_attribute(dom, "data-charts-rendered") == "5", \
+    # Replies per day by classification and by provider, per provider, campaigns, follow-ups
+    # and the category movement.
+    assert browser.body_attribute(dom, "data-charts") == "6"
+    assert browser.body_attribute(dom, "data-charts-rendered") == "6", \
         browser.body_attribute(dom, "data-chart-error")
     assert browser.totals(dom) == {
         "replies": "10", "interested": "4", "positive_share": "40.0%", "campaigns": "2",
@@ -205,7 +206,7 @@ def test_the_totals_in_chromium_equal_the_marts_the_sandbox_load_built(
     followups = read_duckdb(database, "SELECT sum(due) AS due, sum(overdue) AS overdue "
                             "FROM analytics.followups_due_by_sdr")[0]
     campaigns = read_duckdb(database, "SELECT count(*) AS n FROM analytics.campaign_reply_rates")
-    assert browser.body_attribute(dom, "data-charts-rendered") == "4"  # no history built here
+    assert browser.body_attribute(dom, "data-charts-rendered") == "5"  # no history built here
     assert browser.totals(dom) == {
         "replies": str(replies["n"]), "interested": str(replies["i"]),
         "positive_share": f"{replies['i'] / replies['n'] * 100:.1f}%",
