@@ -189,9 +189,11 @@ def describe(workspace: Workspace, states: t.Sequence[State]) -> list[str]:
         return [f"{workspace.name}\tno state yet: its first sync reads everything"]
     lines = []
     for state in states:
-        updated = state.updated_at.isoformat(timespec="seconds") if state.updated_at else "?"
-        unfinished = "; plus the partial state of an unfinished run" if state.partial else ""
-        lines.append(f"{workspace.name}\t{state.state_id}\tupdated {updated}{unfinished}")
+        # Meltano stamps a state when it updates one, not when it first writes it.
+        updated = (f"\tupdated {state.updated_at.isoformat(timespec='seconds')}"
+                   if state.updated_at else "")
+        unfinished = "\tplus the partial state of an unfinished run" if state.partial else ""
+        lines.append(f"{workspace.name}\t{state.state_id}{updated}{unfinished}")
         bookmarks = state.bookmarks()
         width = max((len(stream) for stream in bookmarks), default=0)
         lines += [f"  {stream:<{width}}  {_bookmark(bookmarks[stream])}"
