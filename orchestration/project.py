@@ -136,14 +136,14 @@ class MeltanoProject:
         loader's default_target_schema, which is the extractor's load_schema unless set."""
         load_schema = self._extra(plugin, "load_schema")
         namespace = str(self.plugins[plugin].get("namespace") or plugin.replace("-", "_"))
-        schema = self._expand(str(load_schema or "$MELTANO_EXTRACTOR_NAMESPACE"),
-                              {"MELTANO_EXTRACTOR_NAMESPACE": namespace})
+        schema = _expand(str(load_schema or "$MELTANO_EXTRACTOR_NAMESPACE"),
+                         {"MELTANO_EXTRACTOR_NAMESPACE": namespace}, self.variable)
         target = self.setting(WAREHOUSE_LOADER, "default_target_schema")
         because = f"load_schema {schema}" if load_schema else ""
         if target and "MELTANO_EXTRACT__LOAD_SCHEMA" not in str(target):
             because = f"{WAREHOUSE_LOADER} default_target_schema is {target}"
         if target:
-            schema = self._expand(str(target), {"MELTANO_EXTRACT__LOAD_SCHEMA": schema})
+            schema = _expand(str(target), {"MELTANO_EXTRACT__LOAD_SCHEMA": schema}, self.variable)
         return overlaps.Landing(_extractor(plugin), schema, because)
 
     def _workspaces(self) -> list[Workspace]:
@@ -188,14 +188,6 @@ class MeltanoProject:
         if value is None and definition.get("inherit_from") in self.plugins:
             value = self._extra(definition["inherit_from"], extra)
         return value
-
-    def _expand(self, value: str, known: t.Mapping[str, str]) -> str:
-        """`$NAME` / `${NAME}` as Meltano expands them: `known`, then the project's variables."""
-        def one(match: re.Match[str]) -> str:
-            name = match.group(1) or match.group(2)
-            return known.get(name) or self.variable(name) or ""
-
-        return re.sub(r"\$\{(\w+)\}|\$(\w+)", one, value)
 
     def key_fingerprints(self, workspace: Workspace) -> set[str]:
         """One opaque id per provider key the workspace uses (key + API URL), never the key."""
@@ -244,7 +236,8 @@ class MeltanoProject:
 def overlap_problems(project: MeltanoProject, workspaces: t.Sequence[Workspace]) -> list[str]:
     """One line per pair of extractors (the workspaces, and the parent they inherit from) that
     would read the same account and campaigns, or land in one schema."""
-    plugins = [PARENT, *(w.plugin for w in workspaces)]
+    parent = [PARENT] if project.has_plugin(PARENT) else []
+    plugins = [*parent, *(w.plugin for w in workspaces)]
     reads = [read for plugin in plugins for read in project.reads(plugin)]
     return [*overlaps.schema_clashes([project.landing(plugin) for plugin in plugins]),
             *overlaps.account_clashes(reads)]
@@ -327,6 +320,16 @@ def _plugin_definitions(path: Path, source: dict[str, t.Any]
                                    "plugin is a mapping with its name, e.g. "
                                    "'- name: tap-replies--acme'")
             yield name, plugin
+
+
+def _expand(value: str, known: t.Mapping[str, str],
+            variable: t.Callable[[str], str | None]) -> str:
+    """`$NAME` / `${NAME}` as Meltano expands them: `known`, then the project's variables."""
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        return known.get(name) or variable(name) or ""
+
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", one, value)
 
 
 def _extractor(plugin: str) -> str:
