@@ -239,8 +239,13 @@ def overlap_problems(project: MeltanoProject, workspaces: t.Sequence[Workspace])
     parent = [PARENT] if project.has_plugin(PARENT) else []
     plugins = [*parent, *(w.plugin for w in workspaces)]
     reads = [read for plugin in plugins for read in project.reads(plugin)]
-    return [*overlaps.schema_clashes([project.landing(plugin) for plugin in plugins]),
-            *overlaps.account_clashes(reads)]
+    landings = [project.landing(plugin) for plugin in plugins]
+    # The dbt project finds a workspace's tables by its schema's name, whichever command builds
+    # the marts: a workspace elsewhere would be in some builds and not in others.
+    elsewhere = [f"workspace {w.name} would load into schema {w.landing_schema}, not "
+                 f"{Workspace(w.name).schema} where every dbt build finds a workspace: remove "
+                 "the setting that moves it" for w in workspaces if w.landing_schema]
+    return [*overlaps.schema_clashes(landings), *elsewhere, *overlaps.account_clashes(reads)]
 
 
 def key_groups(project: MeltanoProject, workspaces: t.Sequence[Workspace]) -> dict[str, str]:

@@ -176,7 +176,7 @@ def test_a_load_schema_taken_from_another_workspace_is_refused_naming_both(tmp_p
     make_project(tmp_path, ["acme"])
     write(tmp_path, "beta", "plugins:\n  extractors:\n  - name: tap-replies--beta\n"
                             "    inherit_from: tap-replies\n    load_schema: tap_replies__acme\n")
-    assert refusal(MeltanoProject(tmp_path, environ={})) == (
+    assert refusal(MeltanoProject(tmp_path, environ={})).startswith(
         "workspace acme and workspace beta would both load into schema tap_replies__acme "
         "(workspace beta: load_schema tap_replies__acme): give each workspace a schema of its "
         "own (remove the setting: a workspace's default is tap_replies__<name>)")
@@ -191,14 +191,16 @@ def test_a_fixed_loader_schema_puts_every_workspace_with_the_parent(tmp_path: Pa
         "target-postgres default_target_schema is raw)")
 
 
-def test_a_schema_of_its_own_is_honoured_and_listed(
+def test_a_schema_other_than_its_own_is_refused_and_listed_as_it_is(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
     make_project(tmp_path, ["acme", "beta"])
-    code, out, _ = run_cli(monkeypatch, capsys, tmp_path,
-                           {"TAP_REPLIES__BETA__LOAD_SCHEMA": "client_beta"}, "list")
-    assert code == 0
-    assert [line.split("\t")[1] for line in out.splitlines()] == [
-        "schema tap_replies__acme", "schema client_beta"]
+    environ = {"TAP_REPLIES__BETA__LOAD_SCHEMA": "client_beta"}
+    code, _, err = run_cli(monkeypatch, capsys, tmp_path, environ, "list")
+    assert (code, err) == (2, "orchestration: workspace beta would load into schema client_beta, "
+                              "not tap_replies__beta where every dbt build finds a workspace: "
+                              "remove the setting that moves it\n")
+    listed = MeltanoProject(tmp_path, environ=environ).workspaces(checked=False)
+    assert [w.schema for w in listed] == ["tap_replies__acme", "client_beta"]
 
 
 def meltanos_load_schema(folder: Path, plugin: str, environ: dict[str, str]) -> str:
@@ -220,7 +222,8 @@ def test_the_load_schema_is_read_as_meltano_reads_it(tmp_path: Path):
     write(tmp_path, "beta", "plugins:\n  extractors:\n  - name: tap-replies--beta\n"
                             "    inherit_from: tap-replies\n    load_schema: from_the_file\n")
     environ = {"TAP_REPLIES__ACME__LOAD_SCHEMA": "from_a_variable"}
-    ours = {w.plugin: w.schema for w in MeltanoProject(tmp_path, environ=environ).workspaces()}
+    ours = {w.plugin: w.schema
+            for w in MeltanoProject(tmp_path, environ=environ).workspaces(checked=False)}
     assert ours == {"tap-replies--acme": "from_a_variable", "tap-replies--beta": "from_the_file",
                     "tap-replies--gamma": "tap_replies__gamma"}
     assert {plugin: meltanos_load_schema(tmp_path, plugin, environ) for plugin in ours} == ours
@@ -269,10 +272,11 @@ def test_check_prints_every_problem_at_once_and_ok_when_there_is_none(
     lines = out.splitlines()
     assert code == 2
     assert [line.split(" would ")[0] for line in lines if " would " in line] == [
-        "check: workspace acme and workspace delta", "check: workspace acme and workspace beta"]
+        "check: workspace acme and workspace delta", "check: workspace delta",
+        "check: workspace acme and workspace beta"]
     assert lines[-1] == ("check: workspace gamma has no provider key: set one, e.g. "
                          "TAP_REPLIES__GAMMA_SMARTLEAD_API_KEY")
-    assert len(lines) == 3
+    assert len(lines) == 4
     (tmp_path / "workspaces/delta.meltano.yml").unlink()
     code, out, _ = run_cli(monkeypatch, capsys, tmp_path, {
         **warehouse,
