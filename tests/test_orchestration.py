@@ -122,6 +122,11 @@ def test_workspaces_sharing_a_provider_key_share_one_pool(tmp_path: Path):
         "TAP_REPLIES__BETA_SMARTLEAD_API_KEY": "agency-key",
         "TAP_REPLIES__BETA_TUCO_API_KEY": "beta-tuco",
         "TAP_REPLIES__GAMMA_TUCO_API_KEY": "beta-tuco",  # through beta, gamma joins acme's group
+        # A shared key reads each workspace's own campaigns (else the project is refused).
+        "TAP_REPLIES__ACME_SMARTLEAD_CAMPAIGN_IDS": "[1]",
+        "TAP_REPLIES__BETA_SMARTLEAD_CAMPAIGN_IDS": "[2]",
+        "TAP_REPLIES__BETA_TUCO_CAMPAIGN_IDS": '["b"]',
+        "TAP_REPLIES__GAMMA_TUCO_CAMPAIGN_IDS": '["g"]',
         # The same key on another server is another rate budget.
         "TAP_REPLIES__DELTA_SMARTLEAD_API_KEY": "agency-key",
         "TAP_REPLIES__DELTA_SMARTLEAD_API_URL": "https://eu.example.invalid",
@@ -141,7 +146,9 @@ def test_workspaces_sharing_a_provider_key_share_one_pool(tmp_path: Path):
 def test_a_key_shared_through_the_parents_variable_puts_every_workspace_in_one_pool(
         tmp_path: Path):
     names = [f"client_{i:02d}" for i in range(12)]
-    project_ = make_project(tmp_path, names, environ={"TAP_REPLIES_TUCO_API_KEY": "one-for-all"})
+    project_ = make_project(tmp_path, names, environ={
+        "TAP_REPLIES_TUCO_API_KEY": "one-for-all",
+        **{f"TAP_REPLIES__{name.upper()}_TUCO_CAMPAIGN_IDS": f'["{name}"]' for name in names}})
     groups = set(key_groups(project_, project_.workspaces()).values())
     assert len(groups) == 1
     [group] = groups
