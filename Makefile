@@ -59,11 +59,16 @@ elt: $(PLUGINS)
 sync-all: $(PLUGINS)
 	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/python -m orchestration sync-all
 
-# The Dagster UI (asset graph, runs, schedule) on http://127.0.0.1:3000.
+# The Dagster UI (asset graph, runs, schedules) on http://127.0.0.1:$(DAGSTER_PORT), through
+# `dg dev`; Ctrl-C or SIGTERM stops all of it. Schedules and the dbt sensor stay off unless
+# AUTOMATION=on (a deployment turns them on: orchestration/deploy/README.md).
+DAGSTER_PORT ?= 3000
+AUTOMATION ?= off
 dagster-dev: $(PLUGINS)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev,meltano,dagster,dagster-ui]'
 	mkdir -p $(DAGSTER_HOME) && cp -n orchestration/dagster.yaml $(DAGSTER_HOME)/ || true
-	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/dagster dev -m orchestration.definitions
+	DAGSTER_HOME=$(DAGSTER_HOME) TAP_REPLIES_AUTOMATION=$(AUTOMATION) \
+		$(BIN)/python scripts/dagster_dev.py --port $(DAGSTER_PORT)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
