@@ -81,7 +81,7 @@ class MeltanoResource(dg.ConfigurableResource):
                     self.run_dir(), self.loader, recovery.oldest_live_run_start(context.instance))
                 if ended or removed:
                     context.log.info(f"{label}: ended {ended} dead Meltano run(s), removed "
-                                     f"{removed} dead run folder(s)")
+                                     f"{removed} config file(s) dead runs left")
                 return self.run(context, pipes, ["run", workspace.plugin, self.loader],
                                 label=label, env=env)
         except ProjectError as exc:

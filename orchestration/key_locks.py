@@ -10,8 +10,8 @@ for one asset partitioned by workspace would hold every workspace to one at a ti
 
 Holding the workspace's lock proves no other load of it is alive, so what a dead one left is
 cleared here: Meltano's `runs` rows still RUNNING for its state id (else Meltano refuses the next
-run for ~10 minutes, "Another … pipeline is already running") and its run directory under
-.meltano/run, whose config.json holds the keys.
+run for ~10 minutes, "Another … pipeline is already running") and its config file under
+.meltano/run, which holds the keys.
 """
 
 from __future__ import annotations
@@ -19,13 +19,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
-import shutil
 import typing as t
 
 import psycopg
 
 from orchestration.project import MeltanoProject, Unreachable, Workspace
-from orchestration.recovery import system_dir
+from orchestration.recovery import config_files, system_dir
 
 LOCK_NAMESPACE = "tap-replies"
 APPLICATION = "tap-replies load {workspace}"  # how a holder names itself in pg_stat_activity
@@ -93,10 +92,8 @@ class WorkspaceLocks:
         return conn.execute(END_DEAD_MELTANO_RUNS, (state_id,)).rowcount
 
     def remove_dead_run_files(self) -> int:
-        """The workspace's .meltano/run/<plugin>/ left by a dead load (its config holds keys)."""
-        folder = system_dir(self.project) / "run" / self.workspace.plugin
-        if not folder.exists():
-            return 0
-        left = sum(1 for _ in folder.iterdir())
-        shutil.rmtree(folder, ignore_errors=True)
-        return left
+        """The config files (the keys) a dead load of this workspace left in .meltano/run/."""
+        left = config_files(system_dir(self.project) / "run", self.workspace.plugin)
+        for path in left:
+            path.unlink(missing_ok=True)
+        return len(left)

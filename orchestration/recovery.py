@@ -4,7 +4,7 @@ Every run records its worker (host, pid and the process's start time, so a reuse
 taken for the dead one) in a tag. `sync-all`, the schedule and every load first sweep: a run still
 in flight on this host whose worker is gone is reported failed (Dagster's DefaultRunLauncher has
 no worker health check; a deployment's K8s/Docker launcher and run monitoring do the same across
-machines). Then the loader's run directories older than every live run are removed: Meltano writes
+machines). Then the loader's config files older than every live run are removed: Meltano writes
 each plugin's config (the PostgreSQL password, the API keys) there and deletes it only on a clean
 exit.
 """
@@ -12,7 +12,6 @@ exit.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import time
 from pathlib import Path
@@ -78,11 +77,17 @@ def oldest_live_run_start(instance: dg.DagsterInstance) -> float:
     return min(starts, default=time.time())
 
 
+def config_files(run_dir: Path, plugin: str) -> list[Path]:
+    """The plugin's config files Meltano wrote (`<kind>.<invocation>.config.json`): the secrets.
+    Its catalog and logging files beside them hold none, and Meltano reuses them."""
+    return [p for p in (run_dir / plugin).rglob("*config.json") if p.is_file()]
+
+
 def remove_run_files_older_than(run_dir: Path, plugin: str, cutoff: float) -> int:
-    """`<run_dir>/<plugin>/<invocation>/` folders written before `cutoff`: no live run's."""
+    """The plugin's config files written before `cutoff`: no live run's."""
     removed = 0
-    for invocation in (run_dir / plugin).glob("*"):
-        if invocation.is_dir() and invocation.stat().st_mtime < cutoff:
-            shutil.rmtree(invocation, ignore_errors=True)
+    for path in config_files(run_dir, plugin):
+        if path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
             removed += 1
     return removed

@@ -20,6 +20,7 @@ import dagster as dg
 import pytest
 
 from orchestration.project import MeltanoProject
+from orchestration.recovery import config_files
 from tap_replies.sandbox import Sandbox
 from tests.postgres_cluster import PostgresServer
 from tests.workspace_harness import (
@@ -83,8 +84,10 @@ def converged(server: PostgresServer, workspaces: dict[str, Workspace]) -> list[
     return problems
 
 
-def run_files(plugin: str) -> list[Path]:
-    return [p for p in (RUN_DIR / plugin).rglob("*") if p.is_file()]
+def secrets_left() -> list[Path]:
+    """The config files (keys, the warehouse password) Meltano wrote for these workspaces."""
+    return [path for plugin in ("tap-replies--acme", "tap-replies--beta", "target-postgres")
+            for path in config_files(RUN_DIR, plugin)]
 
 
 def setup(project: Path, server: PostgresServer, sandboxes: t.Sequence[Sandbox]
@@ -110,7 +113,7 @@ def test_after_sync_all_is_killed_mid_load_the_next_one_finishes_and_converges(
         wait_for(lambda: len(a.request_log) >= 15 and len(b.request_log) >= 15)
         os.killpg(killed.pid, signal.SIGKILL)  # sync-all, its run workers, meltano, tap, target
         killed.wait()
-        left = run_files("tap-replies--acme") + run_files("tap-replies--beta")
+        left = secrets_left()
         assert left, "the kill left no config behind: it came too late to test anything"
         assert all(path.stat().st_mode & 0o077 == 0 for path in left), left
         second = sync_all(project, env)
@@ -118,8 +121,7 @@ def test_after_sync_all_is_killed_mid_load_the_next_one_finishes_and_converges(
         assert "marked failed 2 run(s) a crash left in flight" in second.output, second.output
         problems = converged(server, workspaces)
         assert not problems, "\n".join(problems[:20])
-        assert not run_files("tap-replies--acme")
-        assert not run_files("tap-replies--beta")
+        assert not secrets_left()
     with dg.DagsterInstance.from_config(str(project / ".dagster")) as instance:
         runs = instance.get_run_records(dg.RunsFilter(job_name="sync_workspaces"))
         statuses = sorted(r.dagster_run.status.value for r in runs)

@@ -9,16 +9,21 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
+import subprocess
 import sys
+import threading
+import time
 import typing as t
 from pathlib import Path
 
 import dagster as dg
+import psycopg
 import pytest
 import yaml
 
-from orchestration import assets, dbt_project, definitions, freshness, project, sync_all
+from orchestration import assets, dbt_project, definitions, freshness, project, recovery, sync_all
 from orchestration.__main__ import main as cli
 from orchestration.key_locks import WorkspaceLocks
 from orchestration.meltano_pipes import MeltanoLog
@@ -547,3 +552,110 @@ def test_the_freshness_check_fails_naming_each_workspace_not_loaded_in_the_windo
         late = check(dg.build_asset_check_context(instance=instance))
         assert not late.passed
         assert late.description.startswith("acme: last loaded 62 min ago")
+
+
+# -- the locks, and what a dead load leaves ------------------------------------------------------
+
+HOLD_A_LOCK = """\
+import sys, time, psycopg
+conn = psycopg.connect(sys.argv[1], autocommit=True)
+conn.execute("SELECT pg_advisory_lock(%s)", (int(sys.argv[2]),))
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_shared_key_waits_for_its_holder_and_a_killed_holder_frees_it(
+        tmp_path: Path, postgres: PostgresServer):
+    server = postgres.create_database("orchestration_locks")
+    project_ = make_project(tmp_path, ["acme", "beta", "gamma"], environ={
+        "TAP_REPLIES__ACME_TUCO_API_KEY": "agency", "TAP_REPLIES__BETA_TUCO_API_KEY": "agency",
+        "TAP_REPLIES__GAMMA_TUCO_API_KEY": "own"})
+    uri = (f"postgresql://{server.user}:{server.password}@{server.host}:{server.port}/"
+           f"{server.database}")
+    acme, beta, gamma = (WorkspaceLocks(project_, w, uri) for w in project_.workspaces())
+    [shared] = set(acme.ids) & set(beta.ids)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_A_LOCK, uri, str(shared)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "held\n"
+        said: list[str] = []
+        with gamma.held(said.append):  # shares nothing with the holder: no wait
+            assert said == []
+        waiting = threading.Thread(target=lambda: beta_waits(beta, said))
+        waiting.start()
+        wait_for(lambda: bool(said))
+        assert said[0].startswith("workspace beta waits:")
+        assert waiting.is_alive()  # still waiting: the holder is alive
+        holder.send_signal(signal.SIGKILL)
+        waiting.join(timeout=60)
+        assert not waiting.is_alive()
+        assert said[-1] == "beta held"
+    finally:
+        holder.kill()
+        holder.communicate()  # and closes its stdout
+
+
+def beta_waits(beta: WorkspaceLocks, said: list[str]) -> None:
+    with beta.held(said.append):
+        said.append("beta held")
+
+
+def wait_for(condition: t.Callable[[], bool], limit: float = 60) -> None:
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def test_holding_the_lock_ends_meltanos_dead_runs_and_removes_their_config(
+        tmp_path: Path, postgres: PostgresServer):
+    server = postgres.create_database("orchestration_dead_runs")
+    project_ = make_project(tmp_path, ["acme"], environ={
+        "MELTANO_SYS_DIR_ROOT": str(tmp_path / ".meltano")})
+    with psycopg.connect(server.dsn(), autocommit=True) as conn:
+        conn.execute("CREATE TABLE runs (id serial, job_name text, state text, "
+                     "ended_at timestamptz)")
+        conn.execute("INSERT INTO runs (job_name, state) VALUES "
+                     "('dev:tap-replies--acme-to-target-postgres', 'RUNNING'), "
+                     "('dev:tap-replies--beta-to-target-postgres', 'RUNNING')")
+    folder = tmp_path / ".meltano" / "run" / "tap-replies--acme"
+    folder.mkdir(parents=True)
+    left = folder / "tap.0b5e.config.json"
+    left.write_text('{"tuco": {"api_key": "secret"}}')
+    (folder / "tap.properties.json").write_text("{}")  # the catalog: no secret, Meltano reuses it
+    uri = (f"postgresql://{server.user}:{server.password}@{server.host}:{server.port}/"
+           f"{server.database}")
+    [acme] = project_.workspaces()
+    locks = WorkspaceLocks(project_, acme, uri)
+    with locks.held(print) as conn:
+        assert locks.end_dead_meltano_runs(conn, "dev:tap-replies--acme-to-target-postgres") == 1
+        assert locks.remove_dead_run_files() == 1
+    assert not left.exists()
+    assert (folder / "tap.properties.json").exists()
+    with psycopg.connect(server.dsn()) as conn:
+        rows = dict(conn.execute("SELECT job_name, state FROM runs").fetchall())
+    assert rows == {"dev:tap-replies--acme-to-target-postgres": "FAIL",
+                    "dev:tap-replies--beta-to-target-postgres": "RUNNING"}  # not ours to end
+
+
+def test_a_run_whose_worker_is_gone_is_marked_failed_and_a_live_ones_is_not():
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # its pid is free now
+    with dg.instance_for_test() as instance:
+        gone = instance.add_run(dg.DagsterRun(
+            job_name="sync_workspaces", status=dg.DagsterRunStatus.STARTED,
+            tags={recovery.WORKER_TAG: f"{socket.gethostname()}:{dead.pid}:1"}))
+        alive = instance.add_run(dg.DagsterRun(
+            job_name="sync_workspaces", status=dg.DagsterRunStatus.STARTED,
+            tags={recovery.WORKER_TAG: recovery.this_worker()}))
+        elsewhere = instance.add_run(dg.DagsterRun(
+            job_name="sync_workspaces", status=dg.DagsterRunStatus.STARTED,
+            tags={recovery.WORKER_TAG: f"another-host:{dead.pid}:1"}))
+        assert recovery.fail_dead_runs(instance) == [gone.run_id]
+        statuses = {run.run_id: instance.get_run_by_id(run.run_id).status  # type: ignore[union-attr]
+                    for run in (gone, alive, elsewhere)}
+    assert statuses == {gone.run_id: dg.DagsterRunStatus.FAILURE,
+                        alive.run_id: dg.DagsterRunStatus.STARTED,
+                        elsewhere.run_id: dg.DagsterRunStatus.STARTED}
