@@ -90,11 +90,16 @@ sync-all: $(PLUGINS)
 	exited $$code (1: a workspace failed, 2: setup missing); make's own status is 2, so cron \
 	and CI run scripts/sync-all, which keeps it" >&2; exit $$code; }
 
-# The Dagster UI (asset graph, runs, schedule) on http://127.0.0.1:3000.
+# The Dagster UI (asset graph, runs, schedules) on http://127.0.0.1:$(DAGSTER_PORT), through
+# `dg dev`; Ctrl-C or SIGTERM stops all of it. Schedules and the dbt sensor stay off unless
+# AUTOMATION=on (a deployment turns them on: orchestration/deploy/README.md).
+DAGSTER_PORT ?= 3000
+AUTOMATION ?= off
 dagster-dev: $(PLUGINS)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev,meltano,dagster,dagster-ui]'
 	mkdir -p $(DAGSTER_HOME) && cp -n orchestration/dagster.yaml $(DAGSTER_HOME)/ || true
-	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/dagster dev -m orchestration.definitions
+	DAGSTER_HOME=$(DAGSTER_HOME) TAP_REPLIES_AUTOMATION=$(AUTOMATION) \
+		$(BIN)/python scripts/dagster_dev.py --port $(DAGSTER_PORT)
 
 # The dashboard (dashboard/) on http://127.0.0.1:8765 over the marts of the warehouse the
 # TARGET_* variables name (DuckDB's output/replies.duckdb by default). Its libraries (the

@@ -1,10 +1,10 @@
-"""The assets: one per workspace (its `meltano run`), and the dbt build downstream of them all.
+"""The raw load: one asset, a partition per workspace, each partition its `meltano run`.
 
-Each asset runs Meltano through Dagster Pipes (`PipesSubprocessClient` → meltano_pipes.py →
-`meltano`), so a step's process only waits, and a run launcher can put each step anywhere.
+A partition runs Meltano through Dagster Pipes (`PipesSubprocessClient` → meltano_pipes.py →
+`meltano`), so a step's process only waits, and a run launcher can put each run anywhere. It
+first takes its workspace's and provider keys' locks (orchestration/key_locks.py).
 """
 
-import json
 import os
 import re
 import subprocess
@@ -17,11 +17,13 @@ import dagster as dg
 import psycopg
 from psycopg import sql
 
+from orchestration import recovery
+from orchestration.key_locks import WorkspaceLocks
 from orchestration.project import MeltanoProject, ProjectError, Unreachable, Workspace, env_name
 
 LOADER = "target-postgres"
-DBT_UTILITY = "dbt-postgres"
-MARTS = ("replies", "campaign_reply_rates", "followups_due_by_sdr")
+RAW_LOAD = dg.AssetKey(["tap_replies_raw"])
+WORKSPACES = dg.DynamicPartitionsDefinition(name="workspaces")
 SYSTEM_SCHEMA = "meltano"
 CHILD = Path(__file__).with_name("meltano_pipes.py")
 # A wrong key or a missing campaign fails at once (the child says a retry cannot help); anything
@@ -56,15 +58,45 @@ class MeltanoResource(dg.ConfigurableResource):
             "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
         }
 
-    def run(self, context: dg.AssetExecutionContext, pipes: dg.PipesSubprocessClient,
-            args: list[str], *, label: str) -> dict[str, t.Any]:
-        """`meltano <args>` through Pipes; its outcome, or a one-line `Failure` naming `label`."""
+    def workspace(self, name: str) -> Workspace:
+        """The partition's workspace, if its file is still there."""
+        if Workspace(name) not in self.project().workspaces():
+            raise dg.Failure(description=f"workspace {name}: no workspaces/{name}.meltano.yml "
+                                         "in the project (removed?)", allow_retries=False)
+        return Workspace(name)
+
+    def load(self, context: dg.AssetExecutionContext, pipes: dg.PipesSubprocessClient,
+             workspace: Workspace) -> dict[str, t.Any]:
+        """`meltano run <workspace's tap> <loader>`, alone on its workspace and provider keys."""
+        label = f"workspace {workspace.name}"
+        project = self.project()
         try:
             env = self.environment()
             prepare_system_database(env, [self.executable(), "upgrade", "database"])
+            locks = WorkspaceLocks(project, workspace, env["MELTANO_DATABASE_URI"])
+            with locks.held(context.log.info) as conn:
+                ended = locks.end_dead_meltano_runs(
+                    conn, workspace.state_id(project.environment, self.loader))
+                removed = locks.remove_dead_run_files() + recovery.remove_run_files_older_than(
+                    self.run_dir(), self.loader, recovery.oldest_live_run_start(context.instance))
+                if ended or removed:
+                    context.log.info(f"{label}: ended {ended} dead Meltano run(s), removed "
+                                     f"{removed} config file(s) dead runs left")
+                return self.run(context, pipes, ["run", workspace.plugin, self.loader],
+                                label=label, env=env)
         except ProjectError as exc:
             raise dg.Failure(description=f"{label}: {exc}",
                              allow_retries=isinstance(exc, Unreachable)) from None
+        except psycopg.Error as exc:
+            raise dg.Failure(description=f"{label}: Meltano's system database (PostgreSQL) "
+                                         f"failed: {' '.join(str(exc).split())[:300]}") from None
+
+    def run_dir(self) -> Path:
+        return recovery.system_dir(self.project()) / "run"
+
+    def run(self, context: dg.AssetExecutionContext, pipes: dg.PipesSubprocessClient,
+            args: list[str], *, label: str, env: dict[str, str]) -> dict[str, t.Any]:
+        """`meltano <args>` through Pipes; its outcome, or a one-line `Failure` naming `label`."""
         command = [sys.executable, str(CHILD), "--",
                    self.executable(), "--log-format=json", *args]
         # The op context carries the same run, step and asset keys; handing Pipes the asset
@@ -146,30 +178,31 @@ def _has_meltano_tables(conn: psycopg.Connection) -> bool:
     return bool(row and row[0])
 
 
-def workspace_asset(workspace: Workspace, key_group: str, environment: str,
-                    retry_policy: dg.RetryPolicy) -> dg.AssetsDefinition:
-    """`meltano run tap-replies--<name> target-postgres`: the workspace's tables in its schema."""
+
+
+def raw_load_asset(retry_policy: dg.RetryPolicy) -> dg.AssetsDefinition:
+    """The tap's tables, a partition per workspace, each in its own schema."""
 
     @dg.asset(
-        key=["workspaces", workspace.name],
-        group_name="workspaces",
-        description=(f"Workspace {workspace.name}: `meltano run {workspace.plugin} {LOADER}` "
-                     f"into schema {workspace.schema}."),
+        key=RAW_LOAD,
+        partitions_def=WORKSPACES,
+        group_name="raw",
+        description=(f"The tap's raw tables. Partition <name> = workspace "
+                     f"workspaces/<name>.meltano.yml: `meltano run tap-replies--<name> {LOADER}` "
+                     "into schema tap_replies__<name>."),
         kinds={"meltano", "postgres"},
-        # One pool per group of workspaces sharing a provider key: a key's rate budget is shared,
-        # so two syncs never use it at once (dagster.yaml: every pool's limit is 1).
-        pool=f"provider-keys:{key_group}",
         retry_policy=retry_policy,
-        metadata={"schema": workspace.schema, "meltano_extractor": workspace.plugin,
-                  "state_id": workspace.state_id(environment, LOADER),
-                  "shares_keys_with": key_group},
+        metadata={"meltano_loader": LOADER},
     )
     def load(context: dg.AssetExecutionContext, meltano: MeltanoResource,
              pipes_subprocess_client: dg.PipesSubprocessClient) -> dg.MaterializeResult:
-        outcome = meltano.run(context, pipes_subprocess_client,
-                              ["run", workspace.plugin, meltano.loader],
-                              label=f"workspace {workspace.name}")
+        context.instance.add_run_tags(context.run.run_id,
+                                      {recovery.WORKER_TAG: recovery.this_worker()})
+        workspace = meltano.workspace(context.partition_key)
+        outcome = meltano.load(context, pipes_subprocess_client, workspace)
         return dg.MaterializeResult(metadata={
+            "schema": workspace.schema,
+            "state_id": workspace.state_id(meltano.project().environment, meltano.loader),
             "records": sum(outcome["records"].values()),
             "records_per_stream": outcome["records"],
             "seconds": outcome["seconds"],
@@ -178,47 +211,17 @@ def workspace_asset(workspace: Workspace, key_group: str, environment: str,
     return load
 
 
-# The marts follow the loads in a run of their own, so a workspace that failed holds nobody
-# up: once no load is in progress and any finished since the last build, build again.
-AFTER_LOADS = (
-    dg.AutomationCondition.any_deps_updated().since_last_handled()
-    & ~dg.AutomationCondition.any_deps_in_progress()
-    & ~dg.AutomationCondition.in_progress()
-).with_label("after the workspace loads")
-
-
-def dbt_vars(workspaces: t.Sequence[Workspace]) -> str:
-    """The dbt project's var: which workspaces to union, and the schema each one's tables are in."""
-    entries = [{"name": w.name, "schema": w.schema} for w in workspaces]
-    return json.dumps({"tap_replies_workspaces": entries})
-
-
-def marts_asset(workspaces: t.Sequence[Workspace],
-                retry_policy: dg.RetryPolicy) -> dg.AssetsDefinition:
-    """`meltano invoke dbt-postgres:build` over every workspace that has loaded at least once."""
-    specs = [
-        dg.AssetSpec(["analytics", mart], deps=[["workspaces", w.name] for w in workspaces],
-                     group_name="marts", kinds={"dbt", "postgres"},
-                     automation_condition=AFTER_LOADS,
-                     description=f"analytics.{mart}, every workspace (column `workspace`).")
-        for mart in MARTS
-    ]
-
-    @dg.multi_asset(name="dbt_build", specs=specs, retry_policy=retry_policy)
-    def build(context: dg.AssetExecutionContext, meltano: MeltanoResource,
-              pipes_subprocess_client: dg.PipesSubprocessClient
-              ) -> t.Iterator[dg.MaterializeResult]:
-        # A workspace whose first load has not succeeded yet has no complete tables to union.
-        loaded = [w for w in workspaces if context.instance.get_latest_materialization_event(
-            dg.AssetKey(["workspaces", w.name])) is not None]
-        if not loaded:
-            raise dg.Failure(description="dbt build: no workspace has loaded yet",
-                             allow_retries=False)
-        meltano.run(context, pipes_subprocess_client,
-                    ["invoke", f"{DBT_UTILITY}:build", "--vars", dbt_vars(loaded)],
-                    label="dbt build")
-        for spec in specs:
-            yield dg.MaterializeResult(asset_key=spec.key,
-                                       metadata={"workspaces": [w.name for w in loaded]})
-
-    return build
+def keep_partitions_in_step(instance: dg.DagsterInstance,
+                            workspaces: t.Sequence[Workspace]) -> tuple[list[str], list[str]]:
+    """The instance's workspace partitions made equal to the workspace files: (added, removed).
+    A removed partition's runs and materializations stay in the instance's history."""
+    names = [w.name for w in workspaces]
+    assert WORKSPACES.name is not None
+    known = set(instance.get_dynamic_partitions(WORKSPACES.name))
+    added = [n for n in names if n not in known]
+    removed = sorted(known - set(names))
+    if added:
+        instance.add_dynamic_partitions(WORKSPACES.name, added)
+    for name in removed:
+        instance.delete_dynamic_partition(WORKSPACES.name, name)
+    return added, removed

@@ -16,6 +16,7 @@ process exited non-zero. Only imports `dagster_pipes` and the standard library.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -133,6 +134,9 @@ def run(command: list[str]) -> dict[str, t.Any]:
 
 def main(argv: list[str]) -> int:
     command = argv[argv.index("--") + 1:] if "--" in argv else argv
+    # Meltano writes each plugin's config (API keys, the warehouse password) to .meltano/run/:
+    # readable by the owner only.
+    os.umask(0o077)
     with open_dagster_pipes() as pipes:
         outcome = run(command)
         if outcome["failure"]:

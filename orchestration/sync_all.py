@@ -1,16 +1,21 @@
 """`make sync-all`: every workspace once through Dagster, then the dbt build; a summary line each.
 
-Runs the code location's own jobs (`sync_workspaces`, then `build_marts` when the project has the
-dbt utility) with the multiprocess executor on the Dagster instance in $DAGSTER_HOME (default
-`.dagster/` in the project, set up from orchestration/dagster.yaml), so the runs show in
-`dagster dev` afterwards. The runs' own output (Dagster's events, every Meltano line) goes to a log
+Runs the code location's own jobs on the Dagster instance in $DAGSTER_HOME (default `.dagster/`
+in the project, set up from orchestration/dagster.yaml), so the runs show in the UI afterwards:
+first it marks failed the runs a crash left in flight (orchestration/recovery.py) and puts the
+workspace partitions in step with the files, then `sync_workspaces` runs once per workspace
+partition, SYNC_ALL_MAX_PARALLEL (default 10) at a time, each in a process forked from one that
+imported Dagster and the code location once, then `build_marts` when the project has the dbt
+utility. The runs' own output (Dagster's events, every Meltano line) goes to a log
 file; the terminal gets the summary. Exit status: 0 when everything loaded and built, 1 when any
 workspace or the build failed (each named on its own line), 2 when the setup is wrong.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import multiprocessing
 import os
 import shutil
 import sys
@@ -20,10 +25,15 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration.assets import DBT_UTILITY, MeltanoResource
+from orchestration import recovery
+from orchestration.assets import MeltanoResource, keep_partitions_in_step
+from orchestration.dbt_project import DBT_UTILITY
 from orchestration.project import MeltanoProject, ProjectError
 
 INSTANCE_CONFIG = Path(__file__).with_name("dagster.yaml")
+# Syncs wait on providers' rate limits, not CPU: this many at once (benchmarks/workspaces.py).
+MAX_PARALLEL = 10
+PARALLEL_VARIABLE = "SYNC_ALL_MAX_PARALLEL"
 
 
 def dagster_home(project: MeltanoProject) -> Path:
@@ -69,18 +79,43 @@ def failures(result: dg.ExecuteJobResult) -> dict[str, str]:
     return lines
 
 
-def load_workspaces(instance: dg.DagsterInstance) -> dg.ExecuteJobResult:
+def load_workspace(name: str) -> dict[str, str]:
+    """One `sync_workspaces` run of partition `name`, in this (pool) process: its failures."""
     from orchestration import definitions  # built from the environment set in sync_all()
 
-    return dg.execute_job(dg.reconstructable(definitions.sync_workspaces_job),
-                          instance=instance, raise_on_error=False)
+    with dg.DagsterInstance.get() as instance:
+        result = dg.execute_job(
+            dg.reconstructable(definitions.sync_workspaces_job), instance=instance,
+            tags={"dagster/partition": name, recovery.WORKER_TAG: recovery.this_worker()},
+            raise_on_error=False)
+        return failures(result)
+
+
+def load_workspaces(names: t.Sequence[str], parallel: int) -> dict[str, str]:
+    """Every partition's run, `parallel` at a time: workspace → its failure line."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["dagster", "orchestration.definitions"])
+    failed: dict[str, str] = {}
+    with concurrent.futures.ProcessPoolExecutor(max_workers=parallel, mp_context=context) as pool:
+        for name, lines in zip(names, pool.map(load_workspace, names), strict=True):
+            if lines:
+                failed[name] = "; ".join(lines.values())
+    return failed
 
 
 def build_marts(instance: dg.DagsterInstance) -> dg.ExecuteJobResult:
     from orchestration import definitions
 
     return dg.execute_job(dg.reconstructable(definitions.build_marts_job), instance=instance,
-                          raise_on_error=False)
+                          tags={recovery.WORKER_TAG: recovery.this_worker()}, raise_on_error=False)
+
+
+def parallel_syncs(project: MeltanoProject) -> int:
+    value = project.variable(PARALLEL_VARIABLE) or str(MAX_PARALLEL)
+    if not value.isdigit() or int(value) < 1:
+        raise ProjectError(f"{PARALLEL_VARIABLE}={value!r}: give a whole number of syncs, 1 or "
+                           f"more (default {MAX_PARALLEL})")
+    return int(value)
 
 
 def plural(count: int) -> str:
@@ -101,20 +136,25 @@ def sync_all(echo: t.Callable[[str], None] = print) -> int:
     try:
         project = MeltanoProject.from_env()
         workspaces = check(project)
+        parallel = parallel_syncs(project)
     except ProjectError as exc:
         echo(f"sync-all: {exc}")
         return 2
-    # Every step process rebuilds the code location from these.
+    # Every run's process rebuilds the code location from these.
     os.environ["MELTANO_PROJECT_ROOT"] = str(project.root)
     os.environ["DAGSTER_HOME"] = str(dagster_home(project))
     stamp = time.strftime("%Y%m%d-%H%M%S")
     log = Path(os.environ["DAGSTER_HOME"]) / "logs" / f"sync-all-{stamp}.log"
     echo(f"sync-all: {plural(len(workspaces))} ({', '.join(workspaces)}); log: {log}")
     with dg.DagsterInstance.get() as instance, output_to(log):
-        failed = failures(load_workspaces(instance))
+        dead = recovery.fail_dead_runs(instance)
+        keep_partitions_in_step(instance, project.workspaces())
+        failed = load_workspaces(workspaces, parallel)
         # Whatever failed: the marts of the workspaces that did load are rebuilt.
         marts = failures(build_marts(instance)) if project.has_plugin(DBT_UTILITY) else None
-    loaded = [name for name in workspaces if f"workspaces__{name}" not in failed]
+    if dead:
+        echo(f"sync-all: marked failed {len(dead)} run(s) a crash left in flight")
+    loaded = [name for name in workspaces if name not in failed]
     echo(f"sync-all: {len(loaded)} of {plural(len(workspaces))} loaded"
          + (f" ({', '.join(loaded)})" if loaded else "")
          + ("" if marts is None else "; marts failed" if marts else "; marts built"))

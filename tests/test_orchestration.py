@@ -8,17 +8,24 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import socket
+import subprocess
 import sys
+import threading
+import time
 import typing as t
 from pathlib import Path
 
 import dagster as dg
+import psycopg
 import pytest
 import yaml
 
-from orchestration import assets, definitions, project, sync_all
+from orchestration import assets, dbt_project, definitions, freshness, project, recovery, sync_all
 from orchestration.__main__ import main as cli
+from orchestration.key_locks import WorkspaceLocks
 from orchestration.meltano_pipes import MeltanoLog
 from orchestration.project import MeltanoProject, ProjectError, Workspace, key_groups
 from tests.postgres_cluster import PostgresServer
@@ -41,10 +48,16 @@ def make_project(folder: Path, names: t.Sequence[str] = (), *, dbt: bool = False
     if dbt:
         utilities.append({"name": "dbt-postgres", "namespace": "dbt_postgres"})
     manifest["plugins"]["utilities"] = utilities
+    if dbt:  # the dbt project and its parsed manifest (copied with its time: still current)
+        dbt_project.DbtProjectFiles(MeltanoProject(ROOT)).manifest()
+        shutil.copytree(ROOT / "transform", folder / "transform",
+                        ignore=shutil.ignore_patterns("logs", "run", "compiled"))
     (folder / "meltano.yml").write_text(yaml.safe_dump(manifest, sort_keys=False))
     for name in names:
         MeltanoProject(folder, environ={}).add_workspace(name)
-    return MeltanoProject(folder, environ=environ or {})
+    # The dbt of the repository's dbt-postgres utility (`make plugins` installs it).
+    system = {"MELTANO_SYS_DIR_ROOT": str(ROOT / ".meltano")} if dbt else {}
+    return MeltanoProject(folder, environ={**system, **(environ or {})})
 
 
 def log_line(event: str, **fields: t.Any) -> str:
@@ -134,13 +147,13 @@ def test_workspaces_sharing_a_provider_key_share_one_pool(tmp_path: Path):
     groups = key_groups(project_, project_.workspaces())
     assert groups == {"acme": "acme+beta+gamma", "beta": "acme+beta+gamma",
                       "gamma": "acme+beta+gamma", "delta": "delta"}
-    defs = definitions.build_definitions(project_)
-    keys = defs.resolve_asset_graph().get_all_asset_keys()
-    pools = {key.path[-1]: defs.resolve_assets_def(key).op.pool for key in keys}
-    shared = "provider-keys:acme+beta+gamma"
-    assert pools == {"acme": shared, "beta": shared, "gamma": shared,
-                     "delta": "provider-keys:delta"}
-    assert not any("agency-key" in pool or "beta-tuco" in pool for pool in pools.values())
+    # Each workspace's load takes a lock per provider key it uses: shared keys, shared locks.
+    locks = {w.name: set(WorkspaceLocks(project_, w, "postgresql://unused").ids)
+             for w in project_.workspaces()}
+    assert locks["acme"] & locks["beta"]
+    assert locks["beta"] & locks["gamma"]
+    assert not locks["acme"] & locks["gamma"]  # (they wait only through beta)
+    assert not locks["delta"] & (locks["acme"] | locks["beta"] | locks["gamma"])
 
 
 def test_a_key_shared_through_the_parents_variable_puts_every_workspace_in_one_pool(
@@ -156,10 +169,15 @@ def test_a_key_shared_through_the_parents_variable_puts_every_workspace_in_one_p
     assert len(group) < 40
 
 
-def test_the_instance_config_limits_every_pool_to_one_sync(tmp_path: Path):
+def test_the_instance_queues_one_run_per_key_group_and_hides_the_newsletter(tmp_path: Path):
     home = sync_all.dagster_home(make_project(tmp_path))
+    config = yaml.safe_load((home / "dagster.yaml").read_text())
+    [limit] = config["run_coordinator"]["config"]["tag_concurrency_limits"]
+    assert limit == {"key": definitions.KEY_GROUP_TAG, "value": {"applyLimitPerUniqueValue": True},
+                     "limit": 1}
+    assert config["nux"] == {"enabled": False}
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        assert instance.global_op_concurrency_default_limit == 1
+        assert isinstance(instance.run_coordinator, dg.QueuedRunCoordinator)
 
 
 # -- Meltano's system database -------------------------------------------------------------------
@@ -290,9 +308,11 @@ def materialize_acme(project_: MeltanoProject) -> dg.ExecuteInProcessResult:
     defs = definitions.build_definitions(
         project_, retry_policy=dg.RetryPolicy(max_retries=2, delay=0.1,
                                               backoff=dg.Backoff.EXPONENTIAL))
-    acme = defs.resolve_assets_def(dg.AssetKey(["workspaces", "acme"]))  # with its resources
+    raw = defs.resolve_assets_def(assets.RAW_LOAD)  # with its resources
     with dg.DagsterInstance.ephemeral() as instance:
-        return dg.materialize([acme], instance=instance, raise_on_error=False)
+        assets.keep_partitions_in_step(instance, project_.workspaces())
+        return dg.materialize([raw], instance=instance, partition_key="acme",
+                              raise_on_error=False)
 
 
 def attempts(result: dg.ExecuteInProcessResult) -> int:
@@ -307,7 +327,7 @@ def test_a_load_that_failed_on_an_outage_is_retried_and_then_materialises(
     result = materialize_acme(stand_in)
     assert result.success
     assert attempts(result) == 2
-    [materialization] = result.asset_materializations_for_node("workspaces__acme")
+    [materialization] = result.asset_materializations_for_node("tap_replies_raw")
     assert materialization.metadata["records_per_stream"].value == {"tuco_replies": 7}
 
 
@@ -362,32 +382,104 @@ def socket_nobody_listens_on() -> int:
 # -- the job, the schedule, the marts ------------------------------------------------------------
 
 
-def test_the_code_location_has_one_asset_per_workspace_and_the_marts_after_them(tmp_path: Path):
-    defs = definitions.build_definitions(make_project(tmp_path, ["acme", "beta"], dbt=True))
+def model_tests(manifest: dict[str, t.Any]) -> set[str]:
+    """Every dbt test on a model: the asset checks there should be."""
+    return {node["name"] for node in manifest["nodes"].values()
+            if node["resource_type"] == "test"
+            and any(d.startswith("model.") for d in node["depends_on"]["nodes"])}
+
+
+def test_every_dbt_model_is_an_asset_downstream_of_the_one_partitioned_raw_load(tmp_path: Path):
+    project_ = make_project(tmp_path, ["acme", "beta"], dbt=True)
+    defs = definitions.build_definitions(project_)
     graph = defs.resolve_asset_graph()
-    workspaces = {dg.AssetKey(["workspaces", n]) for n in ("acme", "beta")}
-    marts = {dg.AssetKey(["analytics", m]) for m in assets.MARTS}
-    assert set(graph.get_all_asset_keys()) == workspaces | marts
-    for mart in marts:
-        assert graph.get(mart).parent_keys == workspaces
-    assert defs.resolve_job_def("sync_workspaces").asset_layer.selected_asset_keys == workspaces
-    for key in workspaces:
-        assert defs.resolve_assets_def(key).op.retry_policy == assets.RETRY
+    manifest = dbt_project.DbtProjectFiles(project_).manifest()
+    models = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    keys = set(graph.get_all_asset_keys())
+    assert {k.path[-1] for k in keys} == models | {"tap_replies_raw"}
+    assert assets.RAW_LOAD in keys
+    assert len(keys) == len(models) + 1
+    staging = {k for k in keys if k.path[0] == "tap_replies_staging"}
+    assert staging
+    assert all(graph.get(k).parent_keys == {assets.RAW_LOAD} for k in staging)
+    marts = {dg.AssetKey(["analytics", m]) for m in dbt_project.marts(manifest)}
+    assert marts
+    assert marts <= keys
+    assert all(graph.get(m).parent_keys <= staging | marts for m in marts)
+    checks = {key.name for key in graph.asset_check_keys} - {freshness.CHECK_NAME}
+    assert checks == model_tests(manifest)
+    assert graph.get(assets.RAW_LOAD).partitions_def == assets.WORKSPACES
+    assert defs.resolve_assets_def(assets.RAW_LOAD).op.retry_policy == assets.RETRY
 
 
-def test_without_the_dbt_utility_there_are_loads_but_no_marts(tmp_path: Path):
+def test_the_marts_are_the_models_under_marts_or_tagged_mart():
+    node = {"resource_type": "model", "fqn": ["tap_replies", "marts", "replies"], "tags": []}
+    assert dbt_project.is_mart(node)
+    assert dbt_project.is_mart({**node, "fqn": ["tap_replies", "dashboard", "x"], "tags": ["mart"]})
+    assert not dbt_project.is_mart({**node, "fqn": ["tap_replies", "staging", "stg_x"]})
+    assert not dbt_project.is_mart({**node, "resource_type": "test"})
+
+
+def test_without_the_dbt_utility_there_is_the_load_but_no_marts(tmp_path: Path):
     defs = definitions.build_definitions(make_project(tmp_path, ["acme"]))
-    assert [k.path for k in defs.resolve_asset_graph().get_all_asset_keys()] == [
-        ["workspaces", "acme"]]
+    assert list(defs.resolve_asset_graph().get_all_asset_keys()) == [assets.RAW_LOAD]
 
 
-def test_the_schedule_runs_every_15_minutes_and_skips_while_a_sync_is_running(tmp_path: Path):
-    defs = definitions.build_definitions(make_project(tmp_path, ["acme"]))
+def test_the_partitions_follow_the_workspace_files(tmp_path: Path):
+    project_ = make_project(tmp_path, ["acme", "beta"])
+    with dg.instance_for_test() as instance:
+        assert assets.keep_partitions_in_step(instance, project_.workspaces()) == (
+            ["acme", "beta"], [])
+        (tmp_path / "workspaces" / "beta.meltano.yml").unlink()
+        MeltanoProject(tmp_path, environ={}).add_workspace("gamma")
+        assert assets.keep_partitions_in_step(
+            instance, MeltanoProject(tmp_path, environ={}).workspaces()) == (["gamma"], ["beta"])
+        assert instance.get_dynamic_partitions("workspaces") == ["acme", "gamma"]
+
+
+def test_a_hundred_workspace_files_are_a_hundred_partitions_of_one_asset(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    names = [f"client_{i:03d}" for i in range(100)]
+    environ = {f"TAP_REPLIES__{n.upper()}_TUCO_API_KEY": f"key-{i // 2}"  # pairs share a key
+               for i, n in enumerate(names)}
+    project_ = make_project(tmp_path, names, dbt=True, environ=environ)
+    defs = definitions.build_definitions(project_)
+    graph = defs.resolve_asset_graph()
+    manifest = dbt_project.DbtProjectFiles(project_).manifest()
+    models = [n for n in manifest["nodes"].values() if n["resource_type"] == "model"]
+    assert len(graph.get_all_asset_keys()) == len(models) + 1
+    assert len(graph.asset_check_keys) == len(model_tests(manifest)) + 1
+    monkeypatch.setenv("MELTANO_PROJECT_ROOT", str(tmp_path))
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    schedule = defs.resolve_schedule_def("sync_workspaces_every_15_minutes")
+    with dg.instance_for_test() as instance:
+        requests = schedule(dg.build_schedule_context(instance))
+        assert isinstance(requests, list)
+        assert [r.partition_key for r in requests] == names
+        assert instance.get_dynamic_partitions("workspaces") == names
+        groups = [r.tags[definitions.KEY_GROUP_TAG] for r in requests]
+        assert len(set(groups)) == 50
+        assert groups[0] == groups[1] == "client_000+client_001"
+    locks = [set(WorkspaceLocks(project_, w, "postgresql://unused").ids)
+             for w in project_.workspaces()]
+    assert locks[0] & locks[1]
+    assert not locks[1] & locks[2]
+
+
+def test_the_schedule_asks_a_run_per_workspace_and_skips_while_a_sync_is_running(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    make_project(tmp_path, ["acme", "beta"])
+    monkeypatch.setenv("MELTANO_PROJECT_ROOT", str(tmp_path))
+    defs = definitions.build_definitions(MeltanoProject(tmp_path))
     schedule = defs.resolve_schedule_def("sync_workspaces_every_15_minutes")
     assert schedule.cron_schedule == "*/15 * * * *"
     assert schedule.job_name == "sync_workspaces"
     with dg.instance_for_test() as instance:
-        assert isinstance(schedule(dg.build_schedule_context(instance)), dg.RunRequest)
+        requests = schedule(dg.build_schedule_context(instance))
+        assert isinstance(requests, list)
+        assert [(r.partition_key, r.tags[definitions.KEY_GROUP_TAG]) for r in requests] == [
+            ("acme", "acme"), ("beta", "beta")]
         instance.add_run(dg.DagsterRun(job_name="sync_workspaces",
                                        status=dg.DagsterRunStatus.STARTED))
         skipped = schedule(dg.build_schedule_context(instance))
@@ -395,24 +487,182 @@ def test_the_schedule_runs_every_15_minutes_and_skips_while_a_sync_is_running(tm
         assert "still syncing" in str(skipped.skip_message)
 
 
+def test_schedules_and_the_marts_sensor_are_off_unless_automation_is_asked_for(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv(definitions.AUTOMATION_VARIABLE, raising=False)
+    assert definitions.default_schedule_status() == dg.DefaultScheduleStatus.STOPPED
+    assert definitions.default_sensor_status() == dg.DefaultSensorStatus.STOPPED
+    monkeypatch.setenv(definitions.AUTOMATION_VARIABLE, "on")
+    assert definitions.default_schedule_status() == dg.DefaultScheduleStatus.RUNNING
+    assert definitions.default_sensor_status() == dg.DefaultSensorStatus.RUNNING
+    defs = definitions.build_definitions(make_project(tmp_path, ["acme"]))
+    # The partitions sensor starts no run: on in development too.
+    assert defs.resolve_sensor_def("workspace_partitions").default_status == (
+        dg.DefaultSensorStatus.RUNNING)
+
+
 def test_the_marts_build_once_the_loads_are_done_even_when_one_failed(tmp_path: Path):
-    defs = definitions.build_definitions(make_project(tmp_path, ["acme", "beta"], dbt=True))
+    project_ = make_project(tmp_path, ["acme", "beta"], dbt=True)
+    defs = definitions.build_definitions(project_)
+    dbt_keys = {k for k in defs.resolve_asset_graph().get_all_asset_keys() if k != assets.RAW_LOAD}
     with dg.DagsterInstance.ephemeral() as instance:
+        assets.keep_partitions_in_step(instance, project_.workspaces())
         first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
         assert first.total_requested == 0
         # acme loaded; beta failed (no materialization): the marts do not wait for beta.
         instance.report_runless_asset_event(
-            dg.AssetMaterialization(asset_key=dg.AssetKey(["workspaces", "acme"])))
+            dg.AssetMaterialization(asset_key=assets.RAW_LOAD, partition="acme"))
         second = dg.evaluate_automation_conditions(defs=defs, instance=instance,
                                                    cursor=first.cursor)
-        assert second.total_requested == len(assets.MARTS)
+        assert second.total_requested == len(dbt_keys)
         third = dg.evaluate_automation_conditions(defs=defs, instance=instance,
                                                   cursor=second.cursor)
         assert third.total_requested == 0  # nothing new since
 
 
 def test_the_dbt_vars_name_each_workspace_and_its_schema():
-    assert json.loads(assets.dbt_vars([Workspace("acme"), Workspace("beta")])) == {
+    assert json.loads(dbt_project.dbt_vars([Workspace("acme"), Workspace("beta")])) == {
         "tap_replies_workspaces": [{"name": "acme", "schema": "tap_replies__acme"},
                                    {"name": "beta", "schema": "tap_replies__beta"}]}
 
+
+# -- freshness -----------------------------------------------------------------------------------
+
+
+def test_a_workspace_is_stale_when_not_loaded_within_the_window():
+    now = 1_000_000.0
+    latest = {"acme": now - 600, "beta": now - 2 * 3600, "gamma": None}
+    assert freshness.stale(latest, now) == {"beta": "last loaded 120 min ago",
+                                            "gamma": "never loaded"}
+    assert freshness.stale({"acme": now - 600}, now) == {}
+
+
+def test_the_freshness_check_fails_naming_each_workspace_not_loaded_in_the_window(
+        tmp_path: Path):
+    project_ = make_project(tmp_path, ["acme", "beta"])
+    clock = {"now": 0.0}
+    check = freshness.freshness_check(assets.RAW_LOAD, "workspaces", clock=lambda: clock["now"])
+    with dg.instance_for_test() as instance:
+        assets.keep_partitions_in_step(instance, project_.workspaces())
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(asset_key=assets.RAW_LOAD, partition="acme"))
+        [loaded_at] = freshness.latest_loads(instance, assets.RAW_LOAD, ["acme"]).values()
+        assert loaded_at is not None
+        clock["now"] = loaded_at + 60
+        result = check(dg.build_asset_check_context(instance=instance))
+        assert not result.passed
+        assert result.description == "beta: never loaded"
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(asset_key=assets.RAW_LOAD, partition="beta"))
+        assert check(dg.build_asset_check_context(instance=instance)).passed
+        clock["now"] = loaded_at + freshness.WINDOW_SECONDS + 120
+        late = check(dg.build_asset_check_context(instance=instance))
+        assert not late.passed
+        assert late.description.startswith("acme: last loaded 62 min ago")
+
+
+# -- the locks, and what a dead load leaves ------------------------------------------------------
+
+HOLD_A_LOCK = """\
+import sys, time, psycopg
+conn = psycopg.connect(sys.argv[1], autocommit=True)
+conn.execute("SELECT pg_advisory_lock(%s)", (int(sys.argv[2]),))
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_shared_key_waits_for_its_holder_and_a_killed_holder_frees_it(
+        tmp_path: Path, postgres: PostgresServer):
+    server = postgres.create_database("orchestration_locks")
+    project_ = make_project(tmp_path, ["acme", "beta", "gamma"], environ={
+        "TAP_REPLIES__ACME_TUCO_API_KEY": "agency", "TAP_REPLIES__BETA_TUCO_API_KEY": "agency",
+        "TAP_REPLIES__GAMMA_TUCO_API_KEY": "own"})
+    uri = (f"postgresql://{server.user}:{server.password}@{server.host}:{server.port}/"
+           f"{server.database}")
+    acme, beta, gamma = (WorkspaceLocks(project_, w, uri) for w in project_.workspaces())
+    [shared] = set(acme.ids) & set(beta.ids)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_A_LOCK, uri, str(shared)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "held\n"
+        said: list[str] = []
+        with gamma.held(said.append):  # shares nothing with the holder: no wait
+            assert said == []
+        waiting = threading.Thread(target=lambda: beta_waits(beta, said))
+        waiting.start()
+        wait_for(lambda: bool(said))
+        assert said[0].startswith("workspace beta waits:")
+        assert waiting.is_alive()  # still waiting: the holder is alive
+        holder.send_signal(signal.SIGKILL)
+        waiting.join(timeout=60)
+        assert not waiting.is_alive()
+        assert said[-1] == "beta held"
+    finally:
+        holder.kill()
+        holder.communicate()  # and closes its stdout
+
+
+def beta_waits(beta: WorkspaceLocks, said: list[str]) -> None:
+    with beta.held(said.append):
+        said.append("beta held")
+
+
+def wait_for(condition: t.Callable[[], bool], limit: float = 60) -> None:
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def test_holding_the_lock_ends_meltanos_dead_runs_and_removes_their_config(
+        tmp_path: Path, postgres: PostgresServer):
+    server = postgres.create_database("orchestration_dead_runs")
+    project_ = make_project(tmp_path, ["acme"], environ={
+        "MELTANO_SYS_DIR_ROOT": str(tmp_path / ".meltano")})
+    with psycopg.connect(server.dsn(), autocommit=True) as conn:
+        conn.execute("CREATE TABLE runs (id serial, job_name text, state text, "
+                     "ended_at timestamptz)")
+        conn.execute("INSERT INTO runs (job_name, state) VALUES "
+                     "('dev:tap-replies--acme-to-target-postgres', 'RUNNING'), "
+                     "('dev:tap-replies--beta-to-target-postgres', 'RUNNING')")
+    folder = tmp_path / ".meltano" / "run" / "tap-replies--acme"
+    folder.mkdir(parents=True)
+    left = folder / "tap.0b5e.config.json"
+    left.write_text('{"tuco": {"api_key": "secret"}}')
+    (folder / "tap.properties.json").write_text("{}")  # the catalog: no secret, Meltano reuses it
+    uri = (f"postgresql://{server.user}:{server.password}@{server.host}:{server.port}/"
+           f"{server.database}")
+    [acme] = project_.workspaces()
+    locks = WorkspaceLocks(project_, acme, uri)
+    with locks.held(print) as conn:
+        assert locks.end_dead_meltano_runs(conn, "dev:tap-replies--acme-to-target-postgres") == 1
+        assert locks.remove_dead_run_files() == 1
+    assert not left.exists()
+    assert (folder / "tap.properties.json").exists()
+    with psycopg.connect(server.dsn()) as conn:
+        rows = dict(conn.execute("SELECT job_name, state FROM runs").fetchall())
+    assert rows == {"dev:tap-replies--acme-to-target-postgres": "FAIL",
+                    "dev:tap-replies--beta-to-target-postgres": "RUNNING"}  # not ours to end
+
+
+def test_a_run_whose_worker_is_gone_is_marked_failed_and_a_live_ones_is_not():
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # its pid is free now
+    with dg.instance_for_test() as instance:
+        gone = instance.add_run(dg.DagsterRun(
+            job_name="sync_workspaces", status=dg.DagsterRunStatus.STARTED,
+            tags={recovery.WORKER_TAG: f"{socket.gethostname()}:{dead.pid}:1"}))
+        alive = instance.add_run(dg.DagsterRun(
+            job_name="sync_workspaces", status=dg.DagsterRunStatus.STARTED,
+            tags={recovery.WORKER_TAG: recovery.this_worker()}))
+        elsewhere = instance.add_run(dg.DagsterRun(
+            job_name="sync_workspaces", status=dg.DagsterRunStatus.STARTED,
+            tags={recovery.WORKER_TAG: f"another-host:{dead.pid}:1"}))
+        assert recovery.fail_dead_runs(instance) == [gone.run_id]
+        statuses = {run.run_id: instance.get_run_by_id(run.run_id).status  # type: ignore[union-attr]
+                    for run in (gone, alive, elsewhere)}
+    assert statuses == {gone.run_id: dg.DagsterRunStatus.FAILURE,
+                        alive.run_id: dg.DagsterRunStatus.STARTED,
+                        elsewhere.run_id: dg.DagsterRunStatus.STARTED}

@@ -19,6 +19,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from orchestration.assets import RAW_LOAD
 from orchestration.project import MeltanoProject
 from tap_replies.sandbox import Sandbox
 from tests.postgres_cluster import PostgresServer
@@ -64,10 +65,17 @@ class Scenario:
     env: dict[str, str]
 
     def runs(self) -> list[dg.RunRecord]:
-        """The two sync_workspaces runs, oldest first."""
+        """The sync_workspaces runs (one per workspace partition and sync-all), oldest first."""
         with dg.DagsterInstance.from_config(str(self.project / ".dagster")) as instance:
             records = instance.get_run_records(dg.RunsFilter(job_name="sync_workspaces"))
         return sorted(records, key=lambda r: r.create_timestamp)
+
+    def runs_of_sync(self, index: int) -> dict[str, dg.RunRecord]:
+        """Sync-all number `index` (0, 1): workspace → its run."""
+        runs = self.runs()
+        assert len(runs) == 2 * len(self.workspaces), [r.dagster_run.tags for r in runs]
+        chosen = runs[index * len(self.workspaces):(index + 1) * len(self.workspaces)]
+        return {r.dagster_run.tags["dagster/partition"]: r for r in chosen}
 
     def step_events(self, run_id: str) -> list[dg.EventLogEntry]:
         with dg.DagsterInstance.from_config(str(self.project / ".dagster")) as instance:
@@ -129,17 +137,17 @@ def parse(value: str) -> dt.datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 
 
-def intervals(scenario: Scenario, run_id: str) -> dict[str, tuple[float, float]]:
-    """Step key → (first start, last end) of its attempts, from the Dagster event log."""
-    starts: dict[str, float] = {}
-    ends: dict[str, float] = {}
+def interval(scenario: Scenario, run_id: str) -> tuple[float, float]:
+    """(first start, last end) of the run's load step and its retries, from the event log."""
+    starts: list[float] = []
+    ends: list[float] = []
     for entry in scenario.step_events(run_id):
         kind = entry.dagster_event_type
-        if kind == dg.DagsterEventType.STEP_START and entry.step_key:
-            starts.setdefault(entry.step_key, entry.timestamp)
+        if kind == dg.DagsterEventType.STEP_START:
+            starts.append(entry.timestamp)
         elif kind in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
-            ends[str(entry.step_key)] = entry.timestamp
-    return {step: (starts[step], ends[step]) for step in starts}
+            ends.append(entry.timestamp)
+    return min(starts), max(ends)
 
 
 # -- the tests -----------------------------------------------------------------------------------
@@ -182,8 +190,9 @@ def test_a_wrong_key_fails_its_workspace_in_one_line_and_the_others_still_load(
 
 
 def test_a_wrong_key_is_not_retried(scenario: Scenario):
-    first_run = scenario.runs()[0]
-    retried = [e.step_key for e in scenario.step_events(first_run.dagster_run.run_id)
+    gamma = scenario.runs_of_sync(0)["gamma"]
+    assert gamma.dagster_run.status == dg.DagsterRunStatus.FAILURE
+    retried = [e.step_key for e in scenario.step_events(gamma.dagster_run.run_id)
                if e.dagster_event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
     assert retried == []
 
@@ -215,12 +224,13 @@ def test_each_workspace_keeps_its_own_state_in_postgres(scenario: Scenario):
 
 
 def test_the_second_run_is_incremental_for_each_workspace(scenario: Scenario):
-    second = scenario.runs()[1]
+    second = scenario.runs_of_sync(1)
     with dg.DagsterInstance.from_config(str(scenario.project / ".dagster")) as instance:
         for name in scenario.workspaces:
-            event = instance.get_latest_materialization_event(dg.AssetKey(["workspaces", name]))
-            assert event is not None, name
-            assert event.run_id == second.dagster_run.run_id, name
+            [record] = instance.fetch_materializations(dg.AssetRecordsFilter(
+                asset_key=RAW_LOAD, asset_partitions=[name]), limit=1).records
+            event = record.event_log_entry
+            assert event.run_id == second[name].dagster_run.run_id, name
             materialization = event.asset_materialization
             assert materialization is not None
             emitted = materialization.metadata["records_per_stream"].value
@@ -238,12 +248,13 @@ def test_the_second_run_is_incremental_for_each_workspace(scenario: Scenario):
 
 
 def test_the_workspaces_sync_in_parallel(scenario: Scenario):
-    for run in scenario.runs():
-        steps = intervals(scenario, run.dagster_run.run_id)
-        acme, beta, gamma = (steps[f"workspaces__{n}"] for n in ("acme", "beta", "gamma"))
-        # Each ran while another did (no two share a key, so no pool holds one back).
+    for index in (0, 1):
+        runs = scenario.runs_of_sync(index)
+        acme, beta, gamma = (interval(scenario, runs[n].dagster_run.run_id)
+                             for n in ("acme", "beta", "gamma"))
+        # Each ran while another did (no two share a key, so no lock holds one back).
         for one, others in ((acme, (beta, gamma)), (beta, (acme, gamma)), (gamma, (acme, beta))):
-            assert any(one[0] < other[1] and other[0] < one[1] for other in others), steps
+            assert any(one[0] < other[1] and other[0] < one[1] for other in others), runs
 
 
 def test_the_marts_build_after_the_loads_over_every_workspace_that_loaded(scenario: Scenario):
