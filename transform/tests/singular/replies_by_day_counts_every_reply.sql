@@ -1,5 +1,8 @@
 -- analytics.replies_by_day counts every reply of analytics.replies once: per workspace and
 -- provider the two totals are equal (a row returned is a workspace/provider where they differ).
+-- Attached to replies_by_day as its asset check in Dagster (dagster-dbt reads meta.dagster.ref).
+{{ config(meta={'dagster': {'ref': {'name': 'replies_by_day'}}}) }}
+
 with
 
 by_day as (
