@@ -137,12 +137,13 @@ def state(project: MeltanoProject, args: argparse.Namespace) -> int:
 
     workspaces = chosen(project, args.name)
     states = {s.state_id: s for s in SystemDatabase(project).states()}
+    own = {w.name: [states[i] for i in state_ids_of(w.plugin, states)] for w in workspaces}
+    if args.json:  # one document: state id → the state Meltano holds
+        print(json.dumps({s.state_id: s.completed for found in own.values() for s in found},
+                         indent=2, default=str))
+        return 0
     for workspace in workspaces:
-        own = [states[i] for i in state_ids_of(workspace.plugin, states)]
-        if args.json:
-            print(json.dumps({s.state_id: s.completed for s in own}, indent=2, default=str))
-        else:
-            print("\n".join(describe(workspace, own)))
+        print("\n".join(describe(workspace, own[workspace.name])))
     return 0
 
 
