@@ -177,6 +177,24 @@ def test_reset_forgets_that_workspaces_bookmarks_and_rows_and_nothing_else(seede
     assert seeded.rows("tap_replies__beta") == 3
 
 
+def test_reset_forgets_every_environments_bookmarks_into_the_emptied_schema(seeded: Project):
+    # The raw schema is one for every environment: a prod bookmark kept would resume past rows
+    # that are gone.
+    prod = ACME_ID.replace("dev:", "prod:")
+    other_loader = ACME_ID.replace("target-postgres", "target-duckdb")
+    with psycopg.connect(seeded.server.dsn()) as conn:
+        for state_id in (prod, other_loader):
+            conn.execute("INSERT INTO meltano.state (state_id, partial_state, completed_state) "
+                         "VALUES (%s, '{}', %s)", (state_id, json.dumps(ACME_STATE)))
+    proc = seeded.orchestration("reset", "acme", "--yes")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("reset workspace acme: forgot 2 state id(s)")
+    listed = seeded.meltano("state", "list").split()
+    assert prod not in listed
+    assert ACME_ID not in listed
+    assert other_loader in listed  # another warehouse's bookmarks: its rows are not emptied
+
+
 def test_reset_refuses_while_the_workspace_is_syncing(seeded: Project):
     with psycopg.connect(seeded.server.dsn()) as conn:
         conn.execute("INSERT INTO meltano.runs (job_name, run_id, state, started_at, "
