@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import typing as t
+import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
@@ -562,3 +563,14 @@ def test_the_duckdb_file_is_read_again_when_it_changes(hand_made: Path):
     assert after is not before
     assert after is not None
     assert after.totals(Filters()).replies == 15
+
+
+def test_healthz_says_the_marts_were_read_and_an_unknown_path_is_not_found(
+    dashboard_on_hand_made: str
+):
+    status, body = get(dashboard_on_hand_made + "healthz")
+    assert (status, json.loads(body)) == (200, {"ok": True, "problem": None})
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        get(dashboard_on_hand_made + "nothing-here")
+    assert missing.value.code == 404
+    missing.value.close()
