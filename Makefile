@@ -105,8 +105,10 @@ dagster-dev: $(PLUGINS)
 # TARGET_* variables name (DuckDB's output/replies.duckdb by default). Its libraries (the
 # `dashboard` extra) are installed here and by `make test` only; Snowflake's driver only when
 # TARGET_SNOWFLAKE_ACCOUNT is set. DASHBOARD_ARGS='--port 9000' or '--snapshot file.html'.
-$(DASHBOARD): $(STAMP) pyproject.toml
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev,meltano,dagster,dashboard]'
+# On top of the demo's venv (meltano, duckdb), not the dev tools: `uv pip install` adds, so after
+# `make test` nothing of the dev install is lost.
+$(DASHBOARD): $(DEMO_STAMP) pyproject.toml
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[demo,dashboard]'
 	touch $(DASHBOARD)
 
 dashboard: $(DASHBOARD)

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import typing as t
+import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
@@ -562,3 +563,49 @@ def test_the_duckdb_file_is_read_again_when_it_changes(hand_made: Path):
     assert after is not before
     assert after is not None
     assert after.totals(Filters()).replies == 15
+
+
+def test_healthz_says_the_marts_were_read_and_an_unknown_path_is_not_found(
+    dashboard_on_hand_made: str
+):
+    status, body = get(dashboard_on_hand_made + "healthz")
+    assert (status, json.loads(body)) == (200, {"ok": True, "problem": None})
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        get(dashboard_on_hand_made + "nothing-here")
+    assert missing.value.code == 404
+    missing.value.close()
+
+
+HOLD_OPEN = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1])  # read-write: DuckDB's one writer, holding the file's lock
+con.execute("INSERT INTO analytics.replies_by_day VALUES ('acme', 'tuco', DATE '2026-05-20', "
+            "'bounce', 5)")
+print("holding", flush=True)
+sys.stdin.readline()
+con.close()
+"""
+
+
+def test_the_page_is_served_while_a_writer_holds_the_duckdb_file(hand_made: Path):
+    writer = subprocess.Popen([sys.executable, "-c", HOLD_OPEN, str(hand_made)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert writer.stdin is not None
+    assert writer.stdout is not None
+    try:
+        assert writer.stdout.readline().strip() == "holding"
+        with pytest.raises(duckdb.IOException, match="lock"):  # what a reader's open would do
+            duckdb.connect(str(hand_made), read_only=True)
+        cache = MartCache(DuckDBWarehouse(hand_made))
+        during, problem = cache.current()
+        assert problem is None
+        assert during is not None
+        assert during.totals(Filters()).replies in (10, 15)  # checkpointed or not yet
+    finally:
+        writer.stdin.write("\n")
+        writer.stdin.close()
+        writer.wait(timeout=30)
+        writer.stdout.close()
+    after, _ = cache.current()
+    assert after is not None
+    assert after.totals(Filters()).replies == 15  # the writer closed: checkpointed
