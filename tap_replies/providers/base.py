@@ -38,7 +38,12 @@ from singer_sdk.exceptions import SyncLifecycleSignal
 from singer_sdk.pagination import SinglePagePaginator
 
 from tap_replies.http.client import RequestStats
-from tap_replies.http.errors import Endpoint, ProviderError, unexpected_error_line
+from tap_replies.http.errors import (
+    Endpoint,
+    ProviderError,
+    UnexpectedFailure,
+    unexpected_error_line,
+)
 from tap_replies.http.shapes import page_of
 from tap_replies.progress import Progress
 from tap_replies.providers.pages import campaign_partitions, check_page, page_records
@@ -219,9 +224,10 @@ class ProviderStream(RESTStream[t.Any]):
                 self.request_stats, *self.gate.check.notes()))
 
 
-def unexpected(stream: ProviderStream, exc: Exception) -> ProviderError:
+def unexpected(stream: ProviderStream, exc: Exception) -> UnexpectedFailure:
     """An error nobody planned for, still named by provider, endpoint and stream."""
-    return ProviderError(unexpected_error_line(exc, f"{stream.endpoint.of(None)} ({stream.name})"))
+    where = f"{stream.endpoint.of(None)} ({stream.name})"
+    return UnexpectedFailure(unexpected_error_line(exc, where))
 
 
 logging.getLogger("urllib3").setLevel(logging.WARNING)
