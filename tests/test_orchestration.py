@@ -310,7 +310,8 @@ if calls <= failures:
     say("tap-replies: " + os.environ["STAND_IN_LINE"], name="tap-replies--acme", stdio="stderr")
     say("Extractor failed", level="error")
     # As Meltano reports it: the tap's own exit code (tap_replies/failures.py).
-    say("Block run completed", exit_codes={{"extractors": int(os.environ.get("STAND_IN_TAP_EXIT", "1"))}})
+    code = int(os.environ.get("STAND_IN_TAP_EXIT", "1"))
+    say("Block run completed", exit_codes={{"extractors": code}})
     sys.exit(1)
 metric = {{"metric": "record_count", "value": 7, "tags": {{"stream": "tuco_replies"}}}}
 say("METRIC: " + json.dumps(metric), name="tap-replies--acme", stdio="stderr")
