@@ -150,10 +150,10 @@ class ProviderStream(RESTStream[t.Any]):
     @override
     def parse_response(self, response: requests.Response) -> t.Iterable[dict[str, t.Any]]:
         yield from page_records(response, self.endpoint)
-        self.on_page_done()  # the consumer has emitted every record of the page by now
+        self.on_page_done(response)  # the consumer has emitted every record of the page by now
         self.progress.page_done(page_of(response).total(*self.total_keys))
 
-    def on_page_done(self) -> None:
+    def on_page_done(self, response: requests.Response) -> None:
         """A checkpoint (a strategy adds to the state first), not one per 10,000 records."""
         self.progress.warn_if_capped(self.cap)
         self.checkpoint()

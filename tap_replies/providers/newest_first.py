@@ -32,6 +32,7 @@ from tap_replies.providers.base import ProviderStream
 from tap_replies.timestamps import format_precise, format_timestamp, parse_timestamp
 
 if t.TYPE_CHECKING:
+    import requests
     from singer_sdk.helpers.types import Context, Record
 
 # A version check rather than try/except: mypy (run for 3.11) understands this one.
@@ -264,7 +265,7 @@ class NewestFirstStream(ProviderStream):
         it at the end; the window does better (see `get_records`)."""
 
     @override
-    def on_page_done(self) -> None:
+    def on_page_done(self, response: requests.Response) -> None:
         if self._current is not None:
             context, window = self._current
             window.page_done()
@@ -273,7 +274,7 @@ class NewestFirstStream(ProviderStream):
             if state.get("resume") != note:
                 state["resume"] = note
                 self.checkpoint(changed=True)
-        super().on_page_done()
+        super().on_page_done(response)
 
     def starts_after_its_end(self, context: Context | None) -> bool:
         """Whether the window begins after it ends (a start_date or bookmark later than now).
