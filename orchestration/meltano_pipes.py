@@ -4,7 +4,8 @@ Dagster starts this script with `PipesSubprocessClient` (the asset's process sta
 cancelled run forwards SIGINT here and so to Meltano). It runs Meltano with JSON logs, writes a
 readable line per log event to stderr (the step's compute log), and reports one structured
 outcome back to the asset: success, records per stream, and on failure the one line a person
-acts on — the tap's own error line when there is one — and whether a retry can help.
+acts on — the tap's own error line when there is one — and whether a retry can help, decided
+from the tap's exit code (tap_replies/failures.py, README "Exit codes"), never from its wording.
 
 It exits 0 once that outcome is reported, even when Meltano failed: the asset turns the outcome
 into the step's failure, and `PipesSubprocessClient.run` would drop the reported messages if this
@@ -29,8 +30,11 @@ from dagster_pipes import open_dagster_pipes
 
 TAP_LINE = "tap-replies: "  # how the tap starts its one-line failure (tap_replies/tap.py)
 METRIC = re.compile(r"METRIC: (\{.*\})")
-# A status the tap names that no retry fixes: a wrong key, a missing campaign, a bad setting.
-PERMANENT_STATUS = re.compile(r": 4(?!08|29)\d\d\b")
+# The tap's exit codes no retry fixes (tap_replies/failures.py; only the standard library is
+# imported here, so they are restated): bad settings or state, refused by the API.
+TAP_PERMANENT_EXIT_CODES = frozenset({2, 3})
+# How Meltano reports a plugin that failed before the run (the tap's discovery, say).
+RETURNED = re.compile(r"returned (\d+) with stderr")
 DBT_FAILURE = re.compile(r"\b(Error|Failure) in\b")
 
 
@@ -42,7 +46,8 @@ class MeltanoLog:
     tap_failure: str | None = None
     plugin_lines: dict[str, str] = field(default_factory=dict)  # last stderr line per plugin
     failed_plugin: str | None = None
-    settings_error: bool = False
+    settings_error: bool = False  # some plugin exited 2: its settings must change
+    tap_exit_code: int | None = None
     output_failure: str | None = None  # `meltano invoke` output (dbt) that is not a log event
     last_output: str | None = None
 
@@ -75,8 +80,7 @@ class MeltanoLog:
 
     @property
     def retryable(self) -> bool:
-        permanent = self.tap_failure and PERMANENT_STATUS.search(self.tap_failure)
-        return not (permanent or self.settings_error)
+        return not (self.settings_error or self.tap_exit_code in TAP_PERMANENT_EXIT_CODES)
 
     def _plain(self, line: str) -> str:
         if line.strip():
@@ -98,8 +102,11 @@ class MeltanoLog:
         if text in ("Extractor failed", "Loader failed", "Mapper failed"):
             self.failed_plugin = self.failed_plugin or self._plugin_of(text)
         codes = event.get("exit_codes") or {}
-        # The tap exits 2 on invalid settings, in discovery ("returned 2") or in the sync.
-        if 2 in codes.values() or "returned 2 with stderr" in str(event.get("err") or text):
+        returned = RETURNED.search(str(event.get("err") or text))  # the tap's discovery
+        for code in (codes.get("extractors"), int(returned.group(1)) if returned else None):
+            if isinstance(code, int) and code:
+                self.tap_exit_code = code
+        if 2 in codes.values() or (returned and returned.group(1) == "2"):
             self.settings_error = True
 
     def _plugin_of(self, text: str) -> str | None:

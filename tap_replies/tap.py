@@ -39,7 +39,7 @@ else:  # Python < 3.12
     from typing_extensions import override
 
 
-__all__ = ["PROVIDERS", "TapReplies"]
+__all__ = ["PROVIDERS", "TapReplies", "tap_reading"]
 
 
 def settings_schema(registry: Registry) -> dict[str, t.Any]:
@@ -87,12 +87,6 @@ class TapReplies(Tap):
             self.logger.info("Settings from env vars merged key by key into the --config ones")
         if isinstance(self.message_writer, RecordWriter):
             self.message_writer.record_label = self._record_label
-
-    @classmethod
-    def reading(cls, registry: Registry) -> type[TapReplies]:
-        """This tap over another set of providers (the tests' fourth provider, for one)."""
-        return type(cls.__name__, (cls,), {
-            "registry": registry, "config_jsonschema": settings_schema(registry)})
 
     # -- settings -------------------------------------------------------------------------
 
@@ -205,6 +199,12 @@ class TapReplies(Tap):
             # the --catalog / --state files it opened (a ResourceWarning at exit): close them.
             ctx.close()
             raise
+
+
+def tap_reading(registry: Registry, tap: type[TapReplies] = TapReplies) -> type[TapReplies]:
+    """`tap` over another set of providers (the tests' fourth provider, for one)."""
+    return type(tap.__name__, (tap,), {
+        "registry": registry, "config_jsonschema": settings_schema(registry)})
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
+from tap_replies.failures import TRANSIENT_EXIT_CODE
 from tap_replies.providers.base import ProviderError
 from tap_replies.sandbox.core import Response
 from tap_replies.tap import TapReplies
@@ -67,7 +68,7 @@ def test_an_hour_long_wait_checkpoints_and_stops_with_the_time_to_resume(sandbox
     result = run_instant_cli({"tuco": sandbox.tap_config()["tuco"]})
 
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert result.returncode == 1, result.stderr[-2000:]
+    assert result.returncode == TRANSIENT_EXIT_CODE, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert sum("| ERROR" in line for line in lines) == 1
     line = lines[-1]

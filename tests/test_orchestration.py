@@ -26,8 +26,14 @@ import yaml
 from orchestration import assets, dbt_project, definitions, freshness, project, recovery, sync_all
 from orchestration.__main__ import main as cli
 from orchestration.key_locks import WorkspaceLocks
-from orchestration.meltano_pipes import MeltanoLog
+from orchestration.meltano_pipes import TAP_PERMANENT_EXIT_CODES, MeltanoLog
 from orchestration.project import MeltanoProject, ProjectError, Workspace, key_groups
+from tap_replies.failures import (
+    CONFIG_EXIT_CODE,
+    REFUSED_EXIT_CODE,
+    TRANSIENT_EXIT_CODE,
+    UNEXPECTED_EXIT_CODE,
+)
 from tests.postgres_cluster import PostgresServer
 
 # Dagster's own code calls its preview and beta APIs (Pipes, automation evaluation).
@@ -224,8 +230,8 @@ def test_the_taps_own_line_is_the_failure_and_a_wrong_key_is_not_worth_a_retry()
     log.feed(log_line("tap-replies: " + SMARTLEAD_LINE.format(status="401 Unauthorized"),
                       name="tap-replies--acme", stdio="stderr"))
     log.feed(log_line("Extractor failed", level="error"))
-    log.feed(log_line("Block run completed", exit_codes={"extractors": 1}))
-    assert log.failure_line(1) == SMARTLEAD_LINE.format(status="401 Unauthorized")
+    log.feed(log_line("Block run completed", exit_codes={"extractors": REFUSED_EXIT_CODE}))
+    assert log.failure_line(REFUSED_EXIT_CODE) == SMARTLEAD_LINE.format(status="401 Unauthorized")
     assert not log.retryable
 
 
@@ -233,7 +239,27 @@ def test_an_outage_that_outlasted_the_taps_retries_is_worth_one_of_dagsters():
     log = MeltanoLog()
     log.feed(log_line("tap-replies: " + SMARTLEAD_LINE.format(status="503 Service Unavailable"),
                       name="tap-replies--acme", stdio="stderr"))
+    log.feed(log_line("Block run completed", exit_codes={"extractors": TRANSIENT_EXIT_CODE}))
     assert log.retryable
+
+
+@pytest.mark.parametrize(("status", "exit_code", "retryable"), [
+    ("401 Unauthorized", TRANSIENT_EXIT_CODE, True),
+    ("503 Service Unavailable", REFUSED_EXIT_CODE, False),
+    ("a wording no regex knows", CONFIG_EXIT_CODE, False),
+    ("a wording no regex knows", UNEXPECTED_EXIT_CODE, True),
+])
+def test_the_retry_decision_reads_the_taps_exit_code_never_its_wording(
+        status, exit_code, retryable):
+    log = MeltanoLog()
+    log.feed(log_line("tap-replies: " + SMARTLEAD_LINE.format(status=status),
+                      name="tap-replies--acme", stdio="stderr"))
+    log.feed(log_line("Block run completed", exit_codes={"extractors": exit_code}))
+    assert log.retryable is retryable
+
+
+def test_the_pipes_script_restates_the_taps_permanent_exit_codes():
+    assert {CONFIG_EXIT_CODE, REFUSED_EXIT_CODE} == TAP_PERMANENT_EXIT_CODES
 
 
 def test_invalid_settings_are_not_retried():
@@ -283,6 +309,9 @@ def say(event, **fields):
 if calls <= failures:
     say("tap-replies: " + os.environ["STAND_IN_LINE"], name="tap-replies--acme", stdio="stderr")
     say("Extractor failed", level="error")
+    # As Meltano reports it: the tap's own exit code (tap_replies/failures.py).
+    code = int(os.environ.get("STAND_IN_TAP_EXIT", "1"))
+    say("Block run completed", exit_codes={{"extractors": code}})
     sys.exit(1)
 metric = {{"metric": "record_count", "value": 7, "tags": {{"stream": "tuco_replies"}}}}
 say("METRIC: " + json.dumps(metric), name="tap-replies--acme", stdio="stderr")
@@ -324,6 +353,7 @@ def test_a_load_that_failed_on_an_outage_is_retried_and_then_materialises(
         stand_in: MeltanoProject, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("STAND_IN_FAILURES", "1")
     monkeypatch.setenv("STAND_IN_LINE", SMARTLEAD_LINE.format(status="503 Service Unavailable"))
+    monkeypatch.setenv("STAND_IN_TAP_EXIT", str(TRANSIENT_EXIT_CODE))
     result = materialize_acme(stand_in)
     assert result.success
     assert attempts(result) == 2
@@ -335,6 +365,7 @@ def test_a_wrong_key_fails_once_in_one_line_naming_the_workspace(
         stand_in: MeltanoProject, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("STAND_IN_FAILURES", "9")
     monkeypatch.setenv("STAND_IN_LINE", SMARTLEAD_LINE.format(status="401 Unauthorized"))
+    monkeypatch.setenv("STAND_IN_TAP_EXIT", str(REFUSED_EXIT_CODE))
     result = materialize_acme(stand_in)
     assert not result.success
     assert attempts(result) == 1

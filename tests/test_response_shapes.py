@@ -11,6 +11,7 @@ import typing as t
 
 import pytest
 
+from tap_replies.failures import UNEXPECTED_EXIT_CODE
 from tap_replies.http.shapes import ListShape, UnexpectedShape
 from tap_replies.sandbox.core import Response
 from tests.syncing import SyncResult, run_tap_cli
@@ -25,7 +26,7 @@ def last_line(result: SyncResult) -> str:
 
 def assert_one_line_failure(result: SyncResult, *pieces: str) -> None:
     line = last_line(result)
-    assert result.returncode == 1, result.stderr[-2000:]
+    assert result.returncode == UNEXPECTED_EXIT_CODE, result.stderr[-2000:]
     assert "| ERROR" in line
     assert "tap-replies: " in line
     for piece in pieces:

@@ -27,7 +27,8 @@ from tap_replies.http.shapes import ListShape
 from tap_replies.progress import PROGRESS_LOG_SECONDS
 from tap_replies.providers import tuco
 from tap_replies.providers.base import ProviderStream
-from tap_replies.providers.newest_first import _Window, merge_ranges
+from tap_replies.providers.newest_first import _Window
+from tap_replies.providers.resume_note import merge_ranges
 from tap_replies.sandbox.core import ServerBucket
 from tap_replies.tap import TapReplies
 from tap_replies.timestamps import format_precise, parse_timestamp

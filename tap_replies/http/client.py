@@ -15,7 +15,7 @@ import requests
 
 from tap_replies.http.errors import (
     Endpoint,
-    ProviderError,
+    RetriesExhausted,
     gave_up_line,
     retry_line,
     wait_too_long_line,
@@ -118,12 +118,12 @@ class ProviderClient:
             for stats in both:
                 stats.rate_limited += 1
         if tries > retries_allowed(exc, self.policy.max_retries):
-            raise ProviderError(gave_up_line(caller.endpoint, exc, tries, timeout)) from None
+            raise RetriesExhausted(gave_up_line(caller.endpoint, exc, tries, timeout)) from None
         try:
             seconds = waits.send(exc)
         except ServerWaitTooLong as too_long:
             caller.checkpoint()  # what was emitted, before stopping
-            raise ProviderError(wait_too_long_line(caller.endpoint, exc, too_long)) from None
+            raise RetriesExhausted(wait_too_long_line(caller.endpoint, exc, too_long)) from None
         for stats in both:
             stats.retries += 1
         caller.logger.warning("%s", retry_line(caller.endpoint, exc, tries, seconds, timeout))

@@ -25,7 +25,18 @@ _HTML = re.compile(r"<\s*(!doctype|html|head|body)\b", re.IGNORECASE)
 
 
 class ProviderError(FatalAPIError):
-    """A failure a person must act on, already phrased as one line with no secret in it."""
+    """A failure a person must act on, already phrased as one line with no secret in it; as
+    such, the API refused the request (a retry cannot help)."""
+
+
+class RetriesExhausted(ProviderError):
+    """The API kept failing (5xx, 429, dropped connections) past max_retries, or asked for a
+    longer wait than max_wait_seconds: transient, a later run may succeed."""
+
+
+class UnexpectedFailure(ProviderError):
+    """An answer in a shape no page documents, or an error nobody planned for: still named by
+    provider and endpoint; a later run may succeed."""
 
 
 class Endpoint(t.NamedTuple):

@@ -38,7 +38,12 @@ from singer_sdk.exceptions import SyncLifecycleSignal
 from singer_sdk.pagination import SinglePagePaginator
 
 from tap_replies.http.client import RequestStats
-from tap_replies.http.errors import Endpoint, ProviderError, unexpected_error_line
+from tap_replies.http.errors import (
+    Endpoint,
+    ProviderError,
+    UnexpectedFailure,
+    unexpected_error_line,
+)
 from tap_replies.http.shapes import page_of
 from tap_replies.progress import Progress
 from tap_replies.providers.pages import campaign_partitions, check_page, page_records
@@ -145,10 +150,10 @@ class ProviderStream(RESTStream[t.Any]):
     @override
     def parse_response(self, response: requests.Response) -> t.Iterable[dict[str, t.Any]]:
         yield from page_records(response, self.endpoint)
-        self.on_page_done()  # the consumer has emitted every record of the page by now
+        self.on_page_done(response)  # the consumer has emitted every record of the page by now
         self.progress.page_done(page_of(response).total(*self.total_keys))
 
-    def on_page_done(self) -> None:
+    def on_page_done(self, response: requests.Response) -> None:
         """A checkpoint (a strategy adds to the state first), not one per 10,000 records."""
         self.progress.warn_if_capped(self.cap)
         self.checkpoint()
@@ -219,9 +224,10 @@ class ProviderStream(RESTStream[t.Any]):
                 self.request_stats, *self.gate.check.notes()))
 
 
-def unexpected(stream: ProviderStream, exc: Exception) -> ProviderError:
+def unexpected(stream: ProviderStream, exc: Exception) -> UnexpectedFailure:
     """An error nobody planned for, still named by provider, endpoint and stream."""
-    return ProviderError(unexpected_error_line(exc, f"{stream.endpoint.of(None)} ({stream.name})"))
+    where = f"{stream.endpoint.of(None)} ({stream.name})"
+    return UnexpectedFailure(unexpected_error_line(exc, where))
 
 
 logging.getLogger("urllib3").setLevel(logging.WARNING)

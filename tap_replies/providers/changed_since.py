@@ -6,10 +6,11 @@ Each partition's state holds its own bookmark instead of a replication key:
     "event_time_gt" (the stream's `since_param`): when the last complete read of this partition
         started. The next sync asks for what changed after it (less `since_overlap`); the first
         has no filter. Written only once the partition's last page was read.
-    "resume": {"sync_started_at", "offset"}: written before each request for a page after the
-        first, so a killed run continues at that offset with the same filter and the same start
-        (the read's, not the whole sync's, despite the key's name); dropped when the read ends.
-        The offset is the paginator's own next position (http/paging.py), never recomputed.
+    "resume": {"sync_started_at", "offset"}: written once a page's records were all emitted and
+        another page follows, so a killed run continues at that offset with the same filter and
+        the same start (the read's, not the whole sync's, despite the key's name); dropped when
+        the read ends. The offset is the paginator's own next position (http/paging.py, a pure
+        function of the page), never recomputed; no request builder writes STATE.
 
 The stream is declared INCREMENTAL (`forced_replication_method`) because it only emits what
 changed: declared FULL_TABLE, a target honouring ACTIVATE_VERSION would delete every record not
@@ -28,6 +29,7 @@ from tap_replies.providers.base import ProviderStream
 from tap_replies.timestamps import format_timestamp, parse_timestamp
 
 if t.TYPE_CHECKING:
+    import requests
     from singer_sdk.helpers.types import Context, Record
 
 # A version check rather than try/except: mypy (run for 3.11) understands this one.
@@ -60,6 +62,7 @@ class ChangedSinceStream(ProviderStream):
         super().__init__(*args, **kwargs)
         self.forced_replication_method = "INCREMENTAL"
         self._read: Read | None = None
+        self._paginator: TotalCountPaginator | None = None
 
     @staticmethod
     def read_started_at() -> dt.datetime:
@@ -73,16 +76,23 @@ class ChangedSinceStream(ProviderStream):
     @override
     def get_new_paginator(self) -> TotalCountPaginator:
         start = self._read.start_offset if self._read else 0
-        return TotalCountPaginator(start, self.page_size, total_key="total")
+        self._paginator = TotalCountPaginator(start, self.page_size, total_key="total")
+        return self._paginator
+
+    @override
+    def on_page_done(self, response: requests.Response) -> None:
+        # Every record of this page was emitted: a killed run may continue where the next starts.
+        following = self._paginator.get_next(response) if self._paginator else None
+        if self._read is not None and following is not None:
+            self._checkpoint_at(self._read, following.offset)
+        super().on_page_done(response)
 
     @override
     def get_url_params(
         self, context: Context | None, next_page_token: OffsetPosition | None
     ) -> dict[str, t.Any]:
         read = self._read or Read(context, self.read_started_at(), 0, None)
-        offset = (next_page_token or OffsetPosition()).offset
-        if offset != read.start_offset:
-            self._checkpoint_at(read, offset)  # every record before this page was emitted
+        offset = (next_page_token or OffsetPosition(read.start_offset)).offset
         params: dict[str, t.Any] = {"offset": offset, "limit": self.page_size}
         if read.changed_since is not None:
             since = read.changed_since - self.since_overlap

@@ -11,6 +11,7 @@ State of one partition (besides the SDK's own keys):
     "resume": {"emitted": [[after, up_to], ...],      ranges are (after, up_to]
                "edges": [[at, [key, ...]], ...],          and at an open end `at`, these keys
                "max_emitted": "..."}
+(read and written by resume_note.py, a pure object; the repeats of a page are RepeatDetector's.)
 
 A range never reaches the window's own last second: the APIs stamp replies to the second, so a
 reply stamped in it may still arrive after the page was read. Those read are named by key instead
@@ -29,9 +30,11 @@ import typing as t
 from collections import OrderedDict
 
 from tap_replies.providers.base import ProviderStream
+from tap_replies.providers.resume_note import Key, Range, ResumeNote
 from tap_replies.timestamps import format_precise, format_timestamp, parse_timestamp
 
 if t.TYPE_CHECKING:
+    import requests
     from singer_sdk.helpers.types import Context, Record
 
 # A version check rather than try/except: mypy (run for 3.11) understands this one.
@@ -40,7 +43,6 @@ if sys.version_info >= (3, 12):
 else:  # Python < 3.12
     from typing_extensions import override
 
-Range = tuple[dt.datetime, dt.datetime]
 # Keys of a page's last records kept to recognise repeats on the next page: more than the largest
 # page any of the APIs documents (Leadterra's 200), and still a few hundred kilobytes.
 REMEMBERED_KEYS = 1_000
@@ -48,93 +50,80 @@ REMEMBERED_KEYS = 1_000
 ONE_TICK = dt.timedelta(microseconds=1)
 
 
-def merge_ranges(ranges: t.Iterable[Range]) -> list[Range]:
-    """Sorted, overlapping or touching (after, up_to] ranges joined; empty ones dropped."""
-    merged: list[Range] = []
-    for after, up_to in sorted(r for r in ranges if r[0] < r[1]):
-        if merged and after <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], up_to))
-        else:
-            merged.append((after, up_to))
-    return merged
-
-
 def _hashable(value: t.Any) -> t.Any:
     """A key part that can go in a set (and in JSON): an odd dict or list id becomes its text."""
     return value if isinstance(value, str | int | float | bool | None) else repr(value)
 
 
+class RepeatDetector:
+    """Keys (and times) of the last two pages: a record seen again, because the next page
+    overlaps this one or the list shifted under an offset, is a repeat, not a break in the
+    order. Only a page's last REMEMBERED_KEYS records are kept: a repeat comes from the end of
+    the page before, and an unpaged list's one page must not cost memory per record."""
+
+    def __init__(self) -> None:
+        self._recent: OrderedDict[t.Any, dt.datetime] = OrderedDict()
+        self._page: OrderedDict[t.Any, dt.datetime] = OrderedDict()
+
+    def remember(self, key: Key, ts: dt.datetime) -> None:
+        self._page[key] = ts
+        if len(self._page) > REMEMBERED_KEYS:
+            self._page.popitem(last=False)
+
+    def repeat(self, ts: dt.datetime, key: Key | None) -> bool:
+        """Whether this very record (same key, same time) was on this page or the one before.
+
+        A repeat counts as on this page too: the next page may overlap this one in turn.
+        """
+        if key is None or ts not in (self._recent.get(key), self._page.get(key)):
+            return False
+        self.remember(key, ts)
+        self._page.move_to_end(key)
+        return True
+
+    def seen_lately(self, key: Key) -> bool:
+        return key in self._recent or key in self._page
+
+    def page_done(self) -> None:
+        self._recent, self._page = self._page, OrderedDict()
+
+
 class _Window:
-    """What one partition's run knows about its window and progress."""
+    """What one partition's run knows about its window and progress: the killed run's note
+    (resume_note.py, pure) and what this run has read since, in order or not."""
 
     def __init__(
         self, lower: dt.datetime | None, upper: dt.datetime, resume: dict[str, t.Any]
     ) -> None:
         self.lower = lower
         self.upper = upper
-        self.already_emitted: list[Range] = []
-        for pair in resume.get("emitted") or []:
-            if not isinstance(pair, list | tuple) or len(pair) != 2:
-                continue
-            after, up_to = parse_timestamp(pair[0]), parse_timestamp(pair[1])
-            if after is not None and up_to is not None:
-                self.already_emitted.append((after, up_to))
-        self.already_emitted = merge_ranges(self.already_emitted)
-        # Records at a range's open end that were emitted too, by key: [[ts, [key, ...]], ...]
-        self.edges: dict[dt.datetime, set[tuple[t.Any, ...]]] = {}
-        for edge in resume.get("edges") or []:
-            at = parse_timestamp(edge[0]) if isinstance(edge, list) and len(edge) == 2 else None
-            if at is not None and isinstance(edge[1], list):
-                self.edges[at] = {tuple(k) for k in edge[1] if isinstance(k, list)}
-        self.max_emitted = parse_timestamp(resume.get("max_emitted"))
+        self.note = ResumeNote.from_state(resume)
+        self.max_emitted = self.note.max_emitted
         self.oldest_seen: dt.datetime | None = None
         self.in_order = True
-        # Keys (and times) of the last two pages: a record seen again, because the next page
-        # overlaps this one or the list shifted under an offset, is a repeat, not a break in the
-        # order. Only a page's last REMEMBERED_KEYS records are kept: a repeat comes from the
-        # end of the page before, and an unpaged list's one page must not cost memory per record.
-        self._recent_keys: OrderedDict[t.Any, dt.datetime] = OrderedDict()
-        self._page_keys: OrderedDict[t.Any, dt.datetime] = OrderedDict()
+        self.repeats = RepeatDetector()
         # Keys seen at `oldest_seen`: the next page may hold more records of that instant.
-        self._edge_keys: set[tuple[t.Any, ...]] = set()
+        self._edge_keys: set[Key] = set()
         # Keys seen at `upper`: that second was still open when the window was set up.
-        self._upper_keys: set[tuple[t.Any, ...]] = set()
+        self._upper_keys: set[Key] = set()
 
-    def skip(self, ts: dt.datetime, key: tuple[t.Any, ...] | None = None) -> bool:
+    def skip(self, ts: dt.datetime, key: Key | None = None) -> bool:
         """Whether a killed run already emitted this record (by its time, or time and key)."""
-        # Checked for every record: the common case, a run with no resume note, costs nothing.
-        if self.already_emitted and any(after < ts <= up_to
-                                        for after, up_to in self.already_emitted):
-            return True
-        return bool(self.edges) and key is not None and key in self.edges.get(ts, ())
+        return self.note.skip(ts, key)
 
-    def repeat(self, ts: dt.datetime, key: tuple[t.Any, ...] | None) -> bool:
-        """Whether this very record (same key, same time) was on this page or the one before.
+    def repeat(self, ts: dt.datetime, key: Key | None) -> bool:
+        return self.repeats.repeat(ts, key)
 
-        A repeat counts as on this page too: the next page may overlap this one in turn.
-        """
-        if key is None or ts not in (self._recent_keys.get(key), self._page_keys.get(key)):
-            return False
-        self._remember(key, ts)
-        self._page_keys.move_to_end(key)
-        return True
-
-    def _remember(self, key: tuple[t.Any, ...], ts: dt.datetime) -> None:
-        self._page_keys[key] = ts
-        if len(self._page_keys) > REMEMBERED_KEYS:
-            self._page_keys.popitem(last=False)
-
-    def see(self, ts: dt.datetime, key: tuple[t.Any, ...] | None = None) -> None:
+    def see(self, ts: dt.datetime, key: Key | None = None) -> None:
         """A record of the window (at or before `upper`), in the order the API listed it."""
         if (self.oldest_seen is not None and ts > self.oldest_seen
-                and (key is None or (key not in self._recent_keys
-                                     and key not in self._page_keys))):
+                and (key is None or not self.repeats.seen_lately(key))):
             self.in_order = False  # not newest first after all: no new range can be trusted
         if self.oldest_seen is None or ts < self.oldest_seen:
             self.oldest_seen = ts
             self._edge_keys = set()
         if key is not None:
-            self._remember(key, ts)
+            self.repeats.remember(key, ts)
             if ts == self.oldest_seen:
                 self._edge_keys.add(key)
             if ts == self.upper:
@@ -145,33 +134,20 @@ class _Window:
             self.max_emitted = ts
 
     def page_done(self) -> None:
-        self._recent_keys, self._page_keys = self._page_keys, OrderedDict()
+        self.repeats.page_done()
 
     def resume_note(self) -> dict[str, t.Any]:
-        """What a resumed run may skip: every record in the ranges, and at their open ends the
-        records named by key. Nothing in it was not emitted (or deliberately dropped)."""
-        ranges = list(self.already_emitted)
-        edges = {at: set(keys) for at, keys in self.edges.items()}
+        """What a resumed run may skip: the killed run's note and, read in order since, every
+        record from `oldest_seen` up to `upper` (open at both ends: more records may share the
+        oldest instant on the next page, and a reply stamped in `upper`'s second may not have
+        been listed yet; the ones read there are named by key)."""
+        ranges: list[Range] = []
+        edges: dict[dt.datetime, set[Key]] = {}
         if self.in_order and self.oldest_seen is not None:
-            # Open at the oldest instant seen: more records may share it on the next page. Open
-            # at `upper` too: a reply stamped in that second may not have been listed yet.
             ranges.append((self.oldest_seen, self.upper - ONE_TICK))
-            edges.setdefault(self.oldest_seen, set()).update(self._edge_keys)
+            edges = {self.oldest_seen: set(self._edge_keys)}
             edges.setdefault(self.upper, set()).update(self._upper_keys)
-        merged = merge_ranges(ranges)
-        note: dict[str, t.Any] = {
-            "emitted": [[format_precise(a), format_precise(b)] for a, b in merged]
-        }
-        open_edges = [
-            [format_precise(at), sorted(([*k] for k in keys), key=repr)]
-            for at, keys in sorted(edges.items())
-            if keys and not any(after < at <= up_to for after, up_to in merged)
-        ]
-        if open_edges:
-            note["edges"] = open_edges
-        if self.max_emitted is not None:
-            note["max_emitted"] = format_precise(self.max_emitted)
-        return note
+        return self.note.with_progress(ranges, edges, self.max_emitted).to_state()
 
 
 class NewestFirstStream(ProviderStream):
@@ -244,12 +220,12 @@ class NewestFirstStream(ProviderStream):
         if ts > window.upper:
             return False  # arrived during this sync: the next sync's window holds it
         key = tuple([_hashable(row.get(k)) for k in self.primary_keys or ()]) or None
-        if window.repeat(ts, key):
+        if window.repeats.repeat(ts, key):
             return False  # already emitted from the page before (see TimeCursorPaginator)
         window.see(ts, key)
         if self.filters_client_side and window.lower is not None and ts < window.lower:
             return False
-        return not window.skip(ts, key)
+        return not window.note.skip(ts, key)
 
     @override
     def emitted(self, row: dict[str, t.Any], context: Context | None) -> None:
@@ -264,7 +240,7 @@ class NewestFirstStream(ProviderStream):
         it at the end; the window does better (see `get_records`)."""
 
     @override
-    def on_page_done(self) -> None:
+    def on_page_done(self, response: requests.Response) -> None:
         if self._current is not None:
             context, window = self._current
             window.page_done()
@@ -273,7 +249,7 @@ class NewestFirstStream(ProviderStream):
             if state.get("resume") != note:
                 state["resume"] = note
                 self.checkpoint(changed=True)
-        super().on_page_done()
+        super().on_page_done(response)
 
     def starts_after_its_end(self, context: Context | None) -> bool:
         """Whether the window begins after it ends (a start_date or bookmark later than now).

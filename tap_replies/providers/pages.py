@@ -9,7 +9,13 @@ from __future__ import annotations
 import json
 import typing as t
 
-from tap_replies.http.errors import Endpoint, ProviderError, refused_line, unexpected_shape_line
+from tap_replies.http.errors import (
+    Endpoint,
+    ProviderError,
+    UnexpectedFailure,
+    refused_line,
+    unexpected_shape_line,
+)
 from tap_replies.http.retry import RetryableResponseError, is_retryable_status
 from tap_replies.http.shapes import (
     ListShape,
@@ -44,7 +50,7 @@ def check_page(response: requests.Response, endpoint: Endpoint, shape: ListShape
             payload = json.loads(response.content)
         keep_page(response, Page(shape, payload))
     except UnexpectedShape as error:  # (a ValueError too: caught first)
-        raise ProviderError(unexpected_shape_line(endpoint, response, error)) from None
+        raise UnexpectedFailure(unexpected_shape_line(endpoint, response, error)) from None
     except ValueError:
         # A cut-short or non-JSON 200 (NotJson, a JSONDecodeError) is a transport fault: ask again.
         raise RetryableResponseError(
@@ -59,7 +65,7 @@ def page_records(response: requests.Response, endpoint: Endpoint
     try:
         yield from page_of(response).records
     except (UnexpectedShape, NotJson) as error:
-        raise ProviderError(unexpected_shape_line(endpoint, response, error)) from None
+        raise UnexpectedFailure(unexpected_shape_line(endpoint, response, error)) from None
 
 
 def campaign_partitions(size: int, ids: t.Sequence[t.Any]) -> list[dict[str, t.Any]] | None:

@@ -9,7 +9,7 @@ import pytest
 
 from tap_replies.registry import Provider
 from tap_replies.sandbox import Sandbox
-from tap_replies.tap import TapReplies
+from tap_replies.tap import TapReplies, tap_reading
 from tests.contract.instantly import REGISTRY
 
 
@@ -28,4 +28,4 @@ def sandbox() -> t.Iterator[Sandbox]:
 @pytest.fixture
 def contract_tap(fast_tap: type[TapReplies]) -> type[TapReplies]:
     """The tap on the fake clock, reading every provider of the contract's registry."""
-    return fast_tap.reading(REGISTRY)
+    return tap_reading(REGISTRY, fast_tap)
