@@ -27,7 +27,7 @@ import dagster as dg
 
 from orchestration import recovery
 from orchestration.assets import MeltanoResource, keep_partitions_in_step
-from orchestration.dbt_project import DBT_UTILITY
+from orchestration.dbt_project import DBT_UTILITY, DbtProjectFiles
 from orchestration.project import MeltanoProject, ProjectError
 
 INSTANCE_CONFIG = Path(__file__).with_name("dagster.yaml")
@@ -129,6 +129,8 @@ def check(project: MeltanoProject) -> list[str]:
         raise ProjectError(f"no workspaces in {project.root}: add one with `python -m "
                            "orchestration add <name>` (writes workspaces/<name>.meltano.yml)")
     MeltanoResource(project_root=str(project.root)).environment()  # the warehouse is set
+    if project.has_plugin(DBT_UTILITY):
+        DbtProjectFiles(project).manifest()  # the dbt assets can be built (parsed once, here)
     return workspaces
 
 
