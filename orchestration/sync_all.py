@@ -97,7 +97,14 @@ def load_workspaces(names: t.Sequence[str], parallel: int) -> dict[str, str]:
     context.set_forkserver_preload(["dagster", "orchestration.definitions"])
     failed: dict[str, str] = {}
     with concurrent.futures.ProcessPoolExecutor(max_workers=parallel, mp_context=context) as pool:
-        for name, lines in zip(names, pool.map(load_workspace, names), strict=True):
+        runs = {pool.submit(load_workspace, name): name for name in names}
+        for run in concurrent.futures.as_completed(runs):
+            name = runs[run]
+            try:
+                lines = run.result()
+            except concurrent.futures.process.BrokenProcessPool:
+                lines = {"run": f"workspace {name}: its run's process died (killed, or out of "
+                                "memory): the next sync-all marks the run failed and loads it"}
             if lines:
                 failed[name] = "; ".join(lines.values())
     return failed
@@ -160,6 +167,6 @@ def sync_all(echo: t.Callable[[str], None] = print) -> int:
     echo(f"sync-all: {len(loaded)} of {plural(len(workspaces))} loaded"
          + (f" ({', '.join(loaded)})" if loaded else "")
          + ("" if marts is None else "; marts failed" if marts else "; marts built"))
-    for line in [*failed.values(), *(marts or {}).values()]:
+    for line in [*(failed[n] for n in workspaces if n in failed), *(marts or {}).values()]:
         echo(f"sync-all: FAILED {line}")
     return 1 if failed or marts else 0
