@@ -441,7 +441,8 @@ def test_a_hundred_workspace_files_are_a_hundred_partitions_of_one_asset(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     names = [f"client_{i:03d}" for i in range(100)]
     environ = {f"TAP_REPLIES__{n.upper()}_TUCO_API_KEY": f"key-{i // 2}"  # pairs share a key
-               for i, n in enumerate(names)}
+               for i, n in enumerate(names)}  # (an agency key: each its own campaigns)
+    environ |= {f"TAP_REPLIES__{n.upper()}_TUCO_CAMPAIGN_IDS": f'["{n}"]' for n in names}
     project_ = make_project(tmp_path, names, dbt=True, environ=environ)
     defs = definitions.build_definitions(project_)
     graph = defs.resolve_asset_graph()
@@ -577,7 +578,8 @@ def test_a_shared_key_waits_for_its_holder_and_a_killed_holder_frees_it(
     server = postgres.create_database("orchestration_locks")
     project_ = make_project(tmp_path, ["acme", "beta", "gamma"], environ={
         "TAP_REPLIES__ACME_TUCO_API_KEY": "agency", "TAP_REPLIES__BETA_TUCO_API_KEY": "agency",
-        "TAP_REPLIES__GAMMA_TUCO_API_KEY": "own"})
+        "TAP_REPLIES__ACME_TUCO_CAMPAIGN_IDS": '["a"]',
+        "TAP_REPLIES__BETA_TUCO_CAMPAIGN_IDS": '["b"]', "TAP_REPLIES__GAMMA_TUCO_API_KEY": "own"})
     uri = (f"postgresql://{server.user}:{server.password}@{server.host}:{server.port}/"
            f"{server.database}")
     acme, beta, gamma = (WorkspaceLocks(project_, w, uri) for w in project_.workspaces())
