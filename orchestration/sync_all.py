@@ -27,7 +27,7 @@ import dagster as dg
 
 from orchestration import recovery
 from orchestration.assets import MeltanoResource, keep_partitions_in_step
-from orchestration.dbt_project import DBT_UTILITY
+from orchestration.dbt_project import DBT_UTILITY, DbtProjectFiles
 from orchestration.project import MeltanoProject, ProjectError
 
 INSTANCE_CONFIG = Path(__file__).with_name("dagster.yaml")
@@ -97,7 +97,14 @@ def load_workspaces(names: t.Sequence[str], parallel: int) -> dict[str, str]:
     context.set_forkserver_preload(["dagster", "orchestration.definitions"])
     failed: dict[str, str] = {}
     with concurrent.futures.ProcessPoolExecutor(max_workers=parallel, mp_context=context) as pool:
-        for name, lines in zip(names, pool.map(load_workspace, names), strict=True):
+        runs = {pool.submit(load_workspace, name): name for name in names}
+        for run in concurrent.futures.as_completed(runs):
+            name = runs[run]
+            try:
+                lines = run.result()
+            except concurrent.futures.process.BrokenProcessPool:
+                lines = {"run": f"workspace {name}: its run's process died (killed, or out of "
+                                "memory): the next sync-all marks the run failed and loads it"}
             if lines:
                 failed[name] = "; ".join(lines.values())
     return failed
@@ -129,6 +136,8 @@ def check(project: MeltanoProject) -> list[str]:
         raise ProjectError(f"no workspaces in {project.root}: add one with `python -m "
                            "orchestration add <name>` (writes workspaces/<name>.meltano.yml)")
     MeltanoResource(project_root=str(project.root)).environment()  # the warehouse is set
+    if project.has_plugin(DBT_UTILITY):
+        DbtProjectFiles(project).manifest()  # the dbt assets can be built (parsed once, here)
     return workspaces
 
 
@@ -158,6 +167,6 @@ def sync_all(echo: t.Callable[[str], None] = print) -> int:
     echo(f"sync-all: {len(loaded)} of {plural(len(workspaces))} loaded"
          + (f" ({', '.join(loaded)})" if loaded else "")
          + ("" if marts is None else "; marts failed" if marts else "; marts built"))
-    for line in [*failed.values(), *(marts or {}).values()]:
+    for line in [*(failed[n] for n in workspaces if n in failed), *(marts or {}).values()]:
         echo(f"sync-all: FAILED {line}")
     return 1 if failed or marts else 0

@@ -701,3 +701,18 @@ def test_a_run_whose_worker_is_gone_is_marked_failed_and_a_live_ones_is_not():
     assert statuses == {gone.run_id: dg.DagsterRunStatus.FAILURE,
                         alive.run_id: dg.DagsterRunStatus.STARTED,
                         elsewhere.run_id: dg.DagsterRunStatus.STARTED}
+
+
+def test_sync_all_names_a_missing_dbt_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    make_project(tmp_path, ["acme"], dbt=True)
+    (tmp_path / "transform" / "target" / "dagster" / "manifest.json").unlink()
+    monkeypatch.setenv("MELTANO_PROJECT_ROOT", str(tmp_path))
+    monkeypatch.setenv("MELTANO_SYS_DIR_ROOT", str(tmp_path / "no-plugins"))
+    for name, value in {"TARGET_POSTGRES_HOST": "db", "TARGET_POSTGRES_USER": "loader",
+                        "TARGET_POSTGRES_DATABASE": "raw"}.items():
+        monkeypatch.setenv(name, value)
+    lines: list[str] = []
+    assert sync_all.sync_all(echo=lines.append) == 2
+    assert lines == [f"sync-all: {tmp_path}/no-plugins/utilities/dbt-postgres/venv/bin/dbt not "
+                     "found: run `make plugins` (installs Meltano's dbt-postgres utility, whose "
+                     "dbt builds the manifest)"]
