@@ -113,7 +113,15 @@ COVERAGE: dict[str, str] = {
     "*/15 * * * * cd /srv/replies && .venv/bin/meltano schedule run "
     "replies-postgres-every-15-minutes": NOT_RUN + "a crontab line; the schedule it runs: "
         "tests/test_workspaces.py",
-    "make dagster-dev": NOT_RUN + "starts the Dagster UI until stopped",
+    "make dagster-dev":
+        "tests/test_dagster_dev.py::test_a_sigterm_to_make_dagster_dev_stops_every_process_it_started",
+    **{command: "tests/test_dashboard.py::test_every_dashboard_command_in_the_readme_runs"
+       for command in ("make dashboard", ".venv/bin/meltano invoke dashboard:serve",
+                       ".venv/bin/meltano invoke dashboard:snapshot",
+                       ".venv/bin/python -m dashboard --snapshot output/dashboard.html")},
+    **{f".venv/bin/python -m orchestration {args}":
+       "tests/test_workspace_state.py::test_the_readmes_workspace_commands_run_as_written"
+       for args in ("check", "state", "state acme --json", "reset acme")},
 }
 
 
