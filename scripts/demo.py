@@ -197,7 +197,7 @@ def main() -> int:
             cwd=ROOT, env={**os.environ, "TARGET_DUCKDB_FILEPATH": str(DATABASE)},
             capture_output=True, text=True, check=False)
         if snapshot.returncode == 0:
-            print(f"A copy to share: {(OUTPUT / 'dashboard.html').relative_to(ROOT)}")
+            print(f"A copy to share: {shown(OUTPUT / 'dashboard.html')}")
     return 0
 
 
