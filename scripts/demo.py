@@ -30,7 +30,9 @@ from tap_replies.sandbox import Sandbox
 from tap_replies.tap import TapReplies
 
 ROOT = Path(__file__).resolve().parent.parent
-OUTPUT = ROOT / "output"
+# DEMO_OUTPUT: where the demo writes (tests/test_readme.py runs it there, with its own system
+# database in MELTANO_DATABASE_URI, so a test never touches a user's output/ or state).
+OUTPUT = Path(os.environ.get("DEMO_OUTPUT") or ROOT / "output")
 DATABASE = OUTPUT / "replies.duckdb"
 HISTORY = OUTPUT / "demo-runs.json"
 RUN_LOG = OUTPUT / "meltano-run.log"
@@ -138,7 +140,7 @@ def main() -> int:
     with Sandbox(seed=SEED, scale=1) as sandbox:
         print(f"▶ sandbox: Leadterra, Smartlead and Tuco AI emulated at {sandbox.base_url}")
         if first:
-            print("▶ run 1: full sync into output/replies.duckdb")
+            print(f"▶ run 1: full sync into {shown(DATABASE)}")
         else:
             added = sandbox.add_activity()
             news = ", ".join(f"{p} {sum(c.values())}" for p, c in added.items())
@@ -146,13 +148,13 @@ def main() -> int:
                   "records); Meltano resumes from its bookmarks")
         before = table_counts(DATABASE)
         print(f"▶ meltano run {JOB}: tap-replies → target-duckdb → dbt build  "
-              f"(log: {RUN_LOG.relative_to(ROOT)})", flush=True)
+              f"(log: {shown(RUN_LOG)})", flush=True)
         run = meltano_run(sandbox, full_refresh=first)
         requests = requests_by_provider(sandbox)
         incremental = incremental_streams(sandbox)
     if run.code != 0:
         print(RUN_LOG.read_text(encoding="utf-8", errors="replace")[-4000:], file=sys.stderr)
-        print(f"meltano run failed (exit {run.code}); full log in {RUN_LOG.relative_to(ROOT)}",
+        print(f"meltano run failed (exit {run.code}); full log in {shown(RUN_LOG)}",
               file=sys.stderr)
         return run.code
     loaded, seconds = run.loaded, run.seconds
@@ -195,14 +197,19 @@ def main() -> int:
             cwd=ROOT, env={**os.environ, "TARGET_DUCKDB_FILEPATH": str(DATABASE)},
             capture_output=True, text=True, check=False)
         if snapshot.returncode == 0:
-            print(f"A copy to share: {(OUTPUT / 'dashboard.html').relative_to(ROOT)}")
+            print(f"A copy to share: {shown(OUTPUT / 'dashboard.html')}")
     return 0
+
+
+def shown(path: Path) -> Path:
+    """A path as the demo prints it: from the project root when it is inside it."""
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
 def query_command(database: Path) -> str:
     """The one-liner the demo ends with. The connection is kept in a name: a relation does not
     keep its connection alive, and duckdb 1.0.0 closes one nobody holds before printing."""
-    path = database.relative_to(ROOT) if database.is_relative_to(ROOT) else database
+    path = shown(database)
     return (f".venv/bin/python -c \"import duckdb; con = duckdb.connect('{path}', read_only=True); "
             "print(con.sql('from analytics.replies limit 5'))\"")
 

@@ -104,3 +104,14 @@ def test_the_plugins_are_reinstalled_for_a_new_pip_url_not_for_a_config_set(
     (project / "meltano.yml").write_text(text.replace("target-jsonl==0.1.4", "target-jsonl==0.1.5"))
     assert [call.split()[:2] for call in make_plugins(project, stubs)][:1] == [
         ["meltano", "install"]]
+
+
+def test_make_demo_installs_only_what_the_demo_runs(project: Path):
+    # From a fresh clone (no .venv, no .meltano): the commands make would run, not run.
+    plan = subprocess.run(["make", "--no-print-directory", "-n", "demo"], cwd=project,
+                          capture_output=True, text=True, check=True, timeout=60).stdout
+    installs = [line for line in plan.splitlines() if " install " in line]
+    assert [line.split("/")[-1] for line in installs if "meltano install" in line] == [
+        "meltano install tap-replies target-duckdb dbt-duckdb"]
+    assert [line.split(" -e ")[-1] for line in installs if " -e " in line] == ["'.[demo]'"]
+    assert not [line for line in installs if "dagster" in line or "fakesnow" in line]

@@ -41,6 +41,7 @@ class WarehouseRun:
     dbt_tests_passed: int
     raw_counts: dict[str, int]
     run: Run | None = None
+    env: dict[str, str] | None = None  # the TARGET_* variables that point at the warehouse
 
 
 def read_postgres(server: PostgresServer, sql: str) -> list[dict[str, t.Any]]:
@@ -61,7 +62,7 @@ def postgres_job(
     marts = {mart: read_postgres(server, f"select * from analytics.{mart}") for mart in MARTS}
     raw_counts = {stream: read_postgres(server, f'select count(*) as n from tap_replies."{stream}"'
                                         )[0]["n"] for stream in duckdb_elt.truth_after_second}
-    return WarehouseRun(marts, run.dbt_passed, raw_counts, run)
+    return WarehouseRun(marts, run.dbt_passed, raw_counts, run, server.env())
 
 
 @pytest.fixture(scope="module")
@@ -152,3 +153,27 @@ def test_one_set_of_target_variables_configures_the_loader_and_dbt_alike(
     loader_config, dbt_config = config(loader), config(utility)
     for name, value in variables.items():
         assert loader_config[name] == value == dbt_config[name], name
+
+
+README_DBT_POSTGRES = (":test", ":freshness", ":docs-generate", " run --select replies")
+
+
+def test_the_readmes_dbt_postgres_commands_run_on_the_loaded_warehouse(
+    postgres_job: WarehouseRun, tmp_path: Path
+):
+    from tests.test_readme import readme_commands
+
+    shown = [c for c in readme_commands() if c.startswith(".venv/bin/meltano invoke dbt-postgres")
+             and any(part in c for part in README_DBT_POSTGRES)]
+    assert len(shown) == len(README_DBT_POSTGRES)
+    assert postgres_job.env is not None
+    env = {**os.environ, **postgres_job.env, "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+           "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
+           "DBT_POSTGRES_TARGET_PATH": str(tmp_path / "target"),
+           "DBT_POSTGRES_LOG_PATH": str(tmp_path / "logs")}
+    for command in shown:
+        proc = subprocess.run(["bash", "-euc", command], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=300, check=False)
+        assert proc.returncode == 0, (command, (proc.stdout + proc.stderr)[-3000:])
+    assert (tmp_path / "target" / "catalog.json").exists()  # docs-generate wrote the catalog
