@@ -41,6 +41,7 @@ from tap_replies.http.client import RequestStats
 from tap_replies.http.errors import Endpoint, ProviderError, unexpected_error_line
 from tap_replies.http.shapes import page_of
 from tap_replies.progress import Progress
+from tap_replies.providers.full_table import full_table_read
 from tap_replies.providers.pages import campaign_partitions, check_page, page_records
 from tap_replies.providers.record_gate import RecordGate
 from tap_replies.providers.record_messages import lean_record_messages
@@ -85,6 +86,7 @@ class ProviderStream(RESTStream[t.Any]):
     def __init__(self, tap: TapReplies, **kwargs: t.Any) -> None:
         # Before the SDK's constructor: it reads the schema, which may depend on a setting.
         self.client: ProviderClient = tap.client_for(self.spec.name)
+        self.write_message: t.Callable[[t.Any], None] = tap.write_message
         self.settings: ProviderSettings = self.client.settings
         super().__init__(tap=tap, **kwargs)
         self.request_stats = RequestStats()
@@ -156,8 +158,8 @@ class ProviderStream(RESTStream[t.Any]):
     @override
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         self.progress.partition_started()
-        try:
-            yield from super().get_records(context)
+        try:  # a full-table read stamps its records and logs itself once complete
+            yield from full_table_read(self, super().get_records(context))
         except (ProviderError, SyncLifecycleSignal):
             raise
         except Exception as exc:
