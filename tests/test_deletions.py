@@ -44,8 +44,11 @@ class Deletions:
     deleted_campaign: int
     deleted_campaign_name: str
     removed_category: int
+    recategorised: tuple[int, int]  # (campaign id, lead id)
+    categories: tuple[int, int]  # before, after
     due_per_sdr: dict[str, int]
     deleted_while_filtered: int
+    recategorised_loaded_at: t.Any
 
 
 def change_the_lists(sandbox: Sandbox) -> dict[str, t.Any]:
@@ -59,7 +62,14 @@ def change_the_lists(sandbox: Sandbox) -> dict[str, t.Any]:
     smartlead.delete_campaign(campaign["id"])
     category = smartlead.categories[-1]["id"]
     smartlead.remove_category(category)
-    return {"completed": completed, "removed_sdr": removed, "reassigned_to": reassigned_to,
+    # A lead moves to another category (campaigns[0] and [1] are left for the filtered run).
+    lead_campaign = next(c["id"] for c in smartlead.campaigns[2:] if smartlead.leads.get(c["id"]))
+    lead = smartlead.leads[lead_campaign][0]
+    before = lead["category_id"]
+    smartlead.touch_lead(lead_campaign, lead["id"], dt.datetime.now(dt.timezone.utc))
+    return {"recategorised": (lead_campaign, lead["id"]),
+            "categories": (before, lead["category_id"]),
+            "completed": completed, "removed_sdr": removed, "reassigned_to": reassigned_to,
             "deleted_campaign": campaign["id"], "deleted_campaign_name": campaign["name"],
             "removed_category": category}
 
@@ -76,6 +86,9 @@ def run_deletions(job: str, env: dict[str, str], tmp: Path, query: Query) -> Del
         changed = change_the_lists(sandbox)
         runs.append(meltano_job(job, sandbox, system_db, env))
         due = open_due_per_sdr(sandbox)
+        campaign_id, lead_id = changed["recategorised"]
+        loaded_at = query("select _sdc_batched_at from tap_replies.smartlead_campaign_leads "
+                          f"where campaign_id = {campaign_id} and id = {lead_id}")
         # A partial read: another campaign goes, but only one campaign is asked for.
         smartlead = sandbox.providers["smartlead"]
         kept, gone = smartlead.campaigns[0]["id"], smartlead.campaigns[1]["id"]
@@ -84,7 +97,8 @@ def run_deletions(job: str, env: dict[str, str], tmp: Path, query: Query) -> Del
             **env, "TAP_REPLIES_SMARTLEAD_CAMPAIGN_IDS": json.dumps([kept])}))
         for run in runs:
             assert run.returncode == 0, run.log[-4000:]
-        return Deletions(query, due_per_sdr=due, deleted_while_filtered=gone, **changed)
+        return Deletions(query, due_per_sdr=due, deleted_while_filtered=gone,
+                         recategorised_loaded_at=loaded_at[0]["_sdc_batched_at"], **changed)
 
 
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])
@@ -136,6 +150,45 @@ def test_a_deleted_campaigns_replies_stay_and_keep_its_name(deletions):
     leads = deletions.query("select count(*) as n from tap_replies.smartlead_campaign_leads "
                             f"where campaign_id = {campaign}")
     assert leads[0]["n"] > 0, "leads are incremental: never deleted"
+
+
+def test_a_category_changed_between_two_runs_yields_two_periods(deletions):
+    campaign_id, lead_id = deletions.recategorised
+    periods = deletions.query(
+        "select category_id, valid_from, valid_to, is_current from analytics.lead_category_history"
+        f" where campaign_id = {campaign_id} and lead_id = {lead_id} order by valid_from")
+    assert [p["category_id"] for p in periods] == list(deletions.categories)
+    first, second = periods
+    assert first["valid_to"] == second["valid_from"]
+    assert naive(second["valid_from"]) == naive(deletions.recategorised_loaded_at)
+    assert first["valid_from"] < second["valid_from"]
+    assert second["valid_to"] is None
+    assert (first["is_current"], second["is_current"]) == (False, True)
+
+
+def test_a_followup_that_leaves_the_due_list_gets_its_end_time(deletions):
+    reads = [r["read_version"] for r in deletions.query(
+        "select read_version from tap_replies.full_table_reads "
+        "where stream = 'leadterra_followups' order by read_version")]
+    rows = {r["followup_id"]: r for r in deletions.query(
+        "select followup_id, first_seen_due_at, left_due_list_at, is_due "
+        "from analytics.followup_lifecycle")}
+    for followup in deletions.completed:
+        assert naive(rows[followup]["first_seen_due_at"]) == naive(reads[0])
+        assert naive(rows[followup]["left_due_list_at"]) == naive(reads[1])
+        assert rows[followup]["is_due"] is False
+    still_due = [r for f, r in rows.items() if f not in deletions.completed]
+    assert sum(deletions.due_per_sdr.values()) <= len(still_due)
+    assert all(r["is_due"] and r["left_due_list_at"] is None for r in still_due)
+
+
+def naive(value: t.Any) -> dt.datetime:
+    """A timestamp as a naive UTC datetime, however the warehouse returned it."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if value.tzinfo:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return t.cast("dt.datetime", value)
 
 
 def test_target_duckdb_0_8_ignores_activate_version(tmp_path, meltano_project):
