@@ -7,8 +7,10 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tap_replies.tap import TapReplies
+from tests.expected_marts import MARTS
 
 STAGING = Path(__file__).resolve().parent.parent / "transform/models/staging"
 TABLE = re.compile(r"union_workspace_tables\('(\w+)',\s*\{(.*?)\}\s*\)", re.DOTALL)
@@ -44,3 +46,30 @@ def test_every_column_a_staging_model_reads_is_in_its_streams_schema(sandbox, mo
 def test_every_stream_has_a_staging_model(sandbox):
     tables = {table for table, _ in columns_read().values()}
     assert tables == set(declared(sandbox.tap_config()))
+
+
+MARTS_DIR = STAGING.parent / "marts"
+
+
+def dbt_marts() -> dict[str, dict]:
+    """The marts as the dbt project declares them (every model under models/marts/, tag mart)."""
+    declared: dict[str, dict] = {}
+    for path in MARTS_DIR.rglob("*.yml"):
+        for model in yaml.safe_load(path.read_text(encoding="utf-8")).get("models", []):
+            declared[model["name"]] = model
+    return declared
+
+
+def test_every_mart_model_is_declared_and_every_column_of_it_described():
+    sql = {path.stem for path in MARTS_DIR.rglob("*.sql")}
+    declared = dbt_marts()
+    assert set(declared) == sql
+    undescribed = [f"{name}.{column['name']}" for name, model in declared.items()
+                   for column in model.get("columns", []) if not column.get("description")]
+    assert not undescribed
+
+
+def test_the_marts_the_tests_compare_are_dbt_marts():
+    assert set(MARTS) <= set(dbt_marts())
+    assert "mart" in yaml.safe_load((STAGING.parent.parent / "dbt_project.yml").read_text(
+        encoding="utf-8"))["models"]["tap_replies"]["marts"]["+tags"]
