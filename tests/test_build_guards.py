@@ -38,14 +38,24 @@ def test_a_misspelled_raw_schema_var_fails_naming_the_var(tmp_path):
     assert "var tap_replies_schema: schema 'tap_replis' does not exist" in proc.stdout
 
 
-def test_a_workspace_whose_schema_does_not_exist_fails_naming_it(tmp_path):
+def test_a_workspace_not_loaded_yet_is_said_and_kept_as_never_loaded(tmp_path):
+    """Not fatal: analytics.workspace_loads shows a workspace listed before its first load."""
     database = warehouse(tmp_path / "w.duckdb", "tap_replies__acme")
     proc = dbt_build(database, tmp_path, {"tap_replies_workspaces": [
         {"name": "acme", "schema": "tap_replies__acme"},
         {"name": "beta", "schema": "tap_replies__beat"}]})
-    assert proc.returncode != 0
+    assert proc.returncode == 0, proc.stdout[-4000:]
     assert ("var tap_replies_workspaces: workspace 'beta' reads schema 'tap_replies__beat', "
             "which does not exist") in proc.stdout
+
+
+def test_a_workspaces_var_naming_only_missing_schemas_fails_naming_the_var(tmp_path):
+    database = warehouse(tmp_path / "w.duckdb", "somewhere_else")
+    proc = dbt_build(database, tmp_path, {"tap_replies_workspaces": [
+        {"name": "beta", "schema": "tap_replies__beat"}]})
+    assert proc.returncode != 0
+    assert ("var tap_replies_workspaces: no schema it names exists in database 'w' "
+            "(tap_replies__beat)") in proc.stdout
 
 
 def test_a_named_workspace_schema_without_a_table_fails_naming_it(tmp_path):

@@ -86,10 +86,9 @@ class ProviderStream(RESTStream[t.Any]):
     def __init__(self, tap: TapReplies, **kwargs: t.Any) -> None:
         # Before the SDK's constructor: it reads the schema, which may depend on a setting.
         self.client: ProviderClient = tap.client_for(self.spec.name)
-        self.write_message: t.Callable[[t.Any], None] = tap.write_message
         self.settings: ProviderSettings = self.client.settings
         super().__init__(tap=tap, **kwargs)
-        self.request_stats = RequestStats()
+        self.request_stats, self.write_message = RequestStats(), tap.write_message
         self.progress = Progress(self.name, self.client.clock, self.logger)
         self.client.configure(self.requests_session, stream_bodies=self.streams_body)
         self.endpoint = Endpoint(self.spec.name, self.spec.label, self.http_method, self.path or "")
