@@ -118,9 +118,7 @@ def label_classification(label: str | None) -> str | None:
     return cleaned if cleaned in LABELS else None
 
 
-def tuco_classification(message: str | None, label: str | None) -> str:
-    if label_classification(label):
-        return t.cast("str", label_classification(label))
+def tuco_classification(message: str | None) -> str:
     return "unsubscribe" if (message or "").strip().upper() in OPT_OUT_WORDS else "unknown"
 
 
@@ -145,14 +143,13 @@ def expected_replies(truth: Truth, workspace: str = "default") -> list[Row]:
         })
     rows += _smartlead_replies(truth, workspace)
     for reply in truth.get("tuco_replies", []):
-        label = reply.get("classification") or reply.get("label")
         rows.append({
             "workspace": workspace, "provider": "tuco", "reply_id": reply["leadId"],
             "lead_email": reply.get("recipientEmail"),
             "campaign_id": reply.get("campaign_id") or reply.get("campaignId"),
             "received_at": reply["respondedAtUtc"],
-            "classification": tuco_classification(reply.get("message"), label),
-            "source_classification": label,
+            "classification": tuco_classification(reply.get("message")),
+            "source_classification": None,
             "snippet": (reply.get("message") or "")[:SNIPPET_CHARS],
         })
     return rows

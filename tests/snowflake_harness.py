@@ -121,6 +121,19 @@ def read_marts(cursor: t.Any) -> dict[str, list[dict[str, t.Any]]]:
     return marts
 
 
+def read_deleted(cursor: t.Any, streams: t.Iterable[str]) -> dict[str, list[t.Any]]:
+    """Per raw table with an ID, the ids marked deleted (_SDC_DELETED_AT set)."""
+    deleted: dict[str, list[t.Any]] = {}
+    for stream in streams:
+        cursor.execute("SELECT column_name FROM information_schema.columns "
+                       "WHERE table_schema = %s AND table_name = %s", [RAW_SCHEMA, stream.upper()])
+        if "ID" in {row[0].upper() for row in cursor.fetchall()}:
+            cursor.execute(f"SELECT ID FROM {DATABASE}.{RAW_SCHEMA}.{stream.upper()} "
+                           "WHERE _SDC_DELETED_AT IS NOT NULL")
+            deleted[stream] = sorted(plain(row[0]) for row in cursor.fetchall())
+    return deleted
+
+
 def main(raw_path: str, out_path: str) -> int:
     # fakesnow's note that Arrow output copies rows: a cost here, not a finding.
     warnings.filterwarnings("ignore", message="Arrow output", category=UserWarning)
@@ -143,7 +156,8 @@ def main(raw_path: str, out_path: str) -> int:
         tests = {r.node.unique_id: r.status for r in (result.result or [])
                  if r.node.resource_type == "test"}
         output = {"success": result.success, "exception": repr(result.exception),
-                  "tests": tests, "marts": read_marts(cursor) if result.success else {}}
+                  "tests": tests, "marts": read_marts(cursor) if result.success else {},
+                  "deleted": read_deleted(cursor, streams) if result.success else {}}
     Path(out_path).write_text(json.dumps(output, default=plain), encoding="utf-8")
     return 0 if result.success else 1
 

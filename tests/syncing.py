@@ -14,6 +14,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tap_replies.providers.full_table import READ_VERSION, READS_STREAM
 from tap_replies.tap import TapReplies
 
 
@@ -23,13 +24,23 @@ class SyncResult:
     stderr: str = ""
     stdout: str = ""
     returncode: int = 0
+    # Each stream's records as the provider sent them: without the read stamp of a full-table
+    # stream (`stamped` keeps it), and the tap's own `full_table_reads` log kept apart (`reads`).
     records: dict[str, list[dict[str, t.Any]]] = field(default_factory=lambda: defaultdict(list))
+    stamped: dict[str, list[dict[str, t.Any]]] = field(default_factory=lambda: defaultdict(list))
+    reads: list[dict[str, t.Any]] = field(default_factory=list)
     states: list[dict[str, t.Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for message in self.messages:
-            if message.get("type") == "RECORD":
-                self.records[message["stream"]].append(message["record"])
+            if message.get("type") == "RECORD" and message["stream"] == READS_STREAM:
+                self.reads.append(message["record"])
+            elif message.get("type") == "RECORD":
+                record = message["record"]
+                self.stamped[message["stream"]].append(record)
+                self.records[message["stream"]].append(
+                    {k: v for k, v in record.items() if k != READ_VERSION}
+                    if READ_VERSION in record else record)
             elif message.get("type") == "STATE":
                 self.states.append(message["value"])
 

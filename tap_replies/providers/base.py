@@ -46,6 +46,7 @@ from tap_replies.http.errors import (
 )
 from tap_replies.http.shapes import page_of
 from tap_replies.progress import Progress
+from tap_replies.providers.full_table import full_table_read
 from tap_replies.providers.pages import campaign_partitions, check_page, page_records
 from tap_replies.providers.record_gate import RecordGate
 from tap_replies.providers.record_messages import lean_record_messages
@@ -92,7 +93,7 @@ class ProviderStream(RESTStream[t.Any]):
         self.client: ProviderClient = tap.client_for(self.spec.name)
         self.settings: ProviderSettings = self.client.settings
         super().__init__(tap=tap, **kwargs)
-        self.request_stats = RequestStats()
+        self.request_stats, self.write_message = RequestStats(), tap.write_message
         self.progress = Progress(self.name, self.client.clock, self.logger)
         self.client.configure(self.requests_session, stream_bodies=self.streams_body)
         self.endpoint = Endpoint(self.spec.name, self.spec.label, self.http_method, self.path or "")
@@ -161,8 +162,8 @@ class ProviderStream(RESTStream[t.Any]):
     @override
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         self.progress.partition_started()
-        try:
-            yield from super().get_records(context)
+        try:  # a full-table read stamps its records and logs itself once complete
+            yield from full_table_read(self, super().get_records(context))
         except (ProviderError, SyncLifecycleSignal):
             raise
         except Exception as exc:

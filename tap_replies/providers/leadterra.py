@@ -21,6 +21,7 @@ from singer_sdk.pagination import PageNumberPaginator
 from tap_replies.http.errors import query_value
 from tap_replies.http.shapes import ListShape, page_of
 from tap_replies.providers.base import ProviderStream
+from tap_replies.providers.full_table import full_table_schema
 from tap_replies.providers.newest_first import NewestFirstStream
 from tap_replies.settings import ProviderSpec
 
@@ -167,7 +168,7 @@ class LeadterraSdrsStream(ProviderStream):
     name = "leadterra_sdrs"
     path = "/v1/sdrs"
     primary_keys = ("id",)
-    schema = SDR_SCHEMA.to_dict()
+    schema = full_table_schema(SDR_SCHEMA.to_dict())
     response_shape = SDRS_SHAPE
 
 
@@ -194,7 +195,7 @@ class LeadterraFollowupsStream(ProviderStream):
     name = "leadterra_followups"
     path = "/v1/sdr/followups/due"
     primary_keys = ("id",)
-    schema = FOLLOWUP_SCHEMA.to_dict()
+    schema = full_table_schema(FOLLOWUP_SCHEMA.to_dict())
     response_shape = FOLLOWUPS_SHAPE
     cap = FOLLOWUPS_LIMIT
 

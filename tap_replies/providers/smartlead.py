@@ -16,6 +16,7 @@ from tap_replies.http.paging import OffsetPosition, TotalCountPaginator
 from tap_replies.http.shapes import ListShape
 from tap_replies.providers.base import ProviderStream
 from tap_replies.providers.changed_since import ChangedSinceStream
+from tap_replies.providers.full_table import full_table_schema
 from tap_replies.providers.newest_first import NewestFirstStream
 from tap_replies.settings import ProviderSpec, query_param_auth
 
@@ -183,7 +184,7 @@ class SmartleadCampaignsStream(ProviderStream):
     path = "/api/v1/campaigns/"
     primary_keys = ("id",)
     replication_key = None
-    schema = CAMPAIGN_SCHEMA
+    schema = full_table_schema(CAMPAIGN_SCHEMA)
     response_shape = ListShape(bare=True)
     campaign_filter_field = "id"
 
@@ -269,7 +270,7 @@ class SmartleadLeadCategoriesStream(ProviderStream):
     path = "/api/v1/leads/fetch-categories"
     primary_keys = ("id",)
     replication_key = None
-    schema = CATEGORY_SCHEMA
+    schema = full_table_schema(CATEGORY_SCHEMA)
     response_shape = ListShape(bare=True)
 
 

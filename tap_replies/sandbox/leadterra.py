@@ -255,6 +255,25 @@ class LeadterraEmulator(ProviderEmulator):
             self._sort_followups()
             return {REPLIES: count, FOLLOWUPS: 1}
 
+    def complete_followups(self, count: int) -> list[str]:
+        """An SDR completes (or skips) the `count` most urgent follow-ups: they leave the due list.
+        Returns their ids."""
+        with self.lock:
+            done, self.followups = self.followups[:count], self.followups[count:]
+            return [f["id"] for f in done]
+
+    def remove_sdr(self, sdr_id: str, *, reassign_to: str | None = None) -> int:
+        """An SDR removed from the workspace; their due follow-ups go to `reassign_to` (None:
+        they leave the due list with them). Returns how many follow-ups were theirs."""
+        with self.lock:
+            self.sdrs = [s for s in self.sdrs if s["id"] != sdr_id]
+            theirs = [f for f in self.followups if f["sdrId"] == sdr_id]
+            if reassign_to is None:
+                self.followups = [f for f in self.followups if f["sdrId"] != sdr_id]
+            for followup in theirs:
+                followup["sdrId"] = reassign_to
+            return len(theirs)
+
     # -- endpoints ------------------------------------------------------------------------
 
     def routes(self) -> list[Route]:

@@ -518,6 +518,20 @@ class SmartleadEmulator(ProviderEmulator):
                                        if lead["id"] != lead_id]
             self._cache.clear()
 
+    def delete_campaign(self, campaign_id: int) -> None:
+        """A campaign deleted: it leaves the campaign list (and its leads with it); its replies
+        stay in the master inbox, still naming it."""
+        with self.lock:
+            self.campaigns = [c for c in self.campaigns if c["id"] != campaign_id]
+            self.leads.pop(campaign_id, None)
+            self._cache.clear()
+
+    def remove_category(self, category_id: int) -> None:
+        """A lead category removed from the workspace's list (leads keep the id they carry)."""
+        with self.lock:
+            self.categories = [c for c in self.categories if c["id"] != category_id]
+            self._cache.clear()
+
     def add_reply(self, at: dt.datetime, campaign_id: t.Any = None) -> RecordKey:
         """A lead that had not replied (in `campaign_id`, if given) replies at `at`."""
         with self.lock:

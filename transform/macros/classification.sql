@@ -9,7 +9,7 @@
 {% endmacro %}
 
 
-{#- A label as Leadterra documents them (Tuco uses them when a reply carries one); else NULL. -#}
+{#- A label as Leadterra documents them; else NULL. -#}
 {% macro label_classification(label) -%}
   case
     when lower({{ tap_replies.trim_whitespace(label) }})
@@ -26,19 +26,17 @@
 
 
 {#-
-  Tuco: a `classification` or `label` the API sends wins; otherwise a message that is, trimmed
-  and in any case, one of the carriers' standard opt-out words (STOP, STOPALL, UNSUBSCRIBE,
-  CANCEL, END, QUIT) is `unsubscribe`; anything else `unknown`.
+  Tuco: a message that is, trimmed and in any case, one of the carriers' standard opt-out words
+  (STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT) is `unsubscribe`; anything else `unknown`.
+  Tuco documents no label, so none is read (tests/test_model_columns.py keeps it so).
 -#}
-{% macro tuco_classification(message, label) -%}
-  coalesce(
-    {{ tap_replies.label_classification(label) }},
-    case
-      when upper({{ tap_replies.trim_whitespace(message) }})
-           in ('STOP', 'STOPALL', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT')
-      then 'unsubscribe'
-      else 'unknown'
-    end)
+{% macro tuco_classification(message) -%}
+  case
+    when upper({{ tap_replies.trim_whitespace(message) }})
+         in ('STOP', 'STOPALL', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT')
+    then 'unsubscribe'
+    else 'unknown'
+  end
 {%- endmacro %}
 
 

@@ -6,7 +6,9 @@ with
 open_followups as (
     select *
     from {{ ref('stg_leadterra_followups') }}
-    where status is null or lower(status) not in ('completed', 'skipped', 'done', 'cancelled')
+    -- No longer in Leadterra's due list (completed, skipped, its SDR removed): not due.
+    where not is_deleted
+        and (status is null or lower(status) not in ('completed', 'skipped', 'done', 'cancelled'))
 )
 
 select

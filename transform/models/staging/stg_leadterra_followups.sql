@@ -1,5 +1,9 @@
 -- Leadterra follow-ups currently due: whose, when (UTC), in which thread, from which reply.
+-- A full-table stream: rows that left the provider's list are marked first (macros/full_table.sql),
+-- kept here with is_deleted, and left out by the marts that count.
 -- depends_on: {{ source('tap_replies', 'leadterra_followups') }}
+{{ config(pre_hook="{{ tap_replies.mark_deleted('leadterra_followups') }}") }}
+
 with loaded as (
     {{ tap_replies.union_workspace_tables('leadterra_followups', {
         'id': 'string',
@@ -10,6 +14,8 @@ with loaded as (
         'replyId': 'string',
         'step': 'integer',
         '_sdc_batched_at': 'timestamp',
+        '_read_version': 'timestamp',
+        '_sdc_deleted_at': 'timestamp',
     }) }}
 )
 
@@ -22,5 +28,8 @@ select
     dueat as due_at,
     replyid as reply_id,
     step,
-    _sdc_batched_at as loaded_at
+    _sdc_batched_at as loaded_at,
+    _read_version as read_at,
+    _sdc_deleted_at as deleted_at,
+    _sdc_deleted_at is not null as is_deleted
 from loaded

@@ -1,5 +1,6 @@
 -- Tuco AI replies: one row per lead that replied (its newest reply), classified by
--- tuco_classification(): the label Tuco sends, else the carriers' opt-out words.
+-- tuco_classification(): the carriers' opt-out words. Tuco documents no label or classification
+-- field (api-docs/tuco-check-replies.txt), so the tap's schema declares none and no rule reads one.
 -- depends_on: {{ source('tap_replies', 'tuco_replies') }}
 with loaded as (
     {{ tap_replies.union_workspace_tables('tuco_replies', {
@@ -11,18 +12,8 @@ with loaded as (
         'recipientPhone': 'string',
         'name': 'string',
         'campaign_id': 'string',
-        'classification': 'string',
-        'label': 'string',
         '_sdc_batched_at': 'timestamp',
     }) }}
-),
-
-labelled as (
-    select
-        *,
-        -- Tuco documents neither; a row that carries one is classified by it.
-        coalesce(classification, label) as source_classification
-    from loaded
 )
 
 select
@@ -36,7 +27,8 @@ select
     name as lead_name,
     -- Known when the tap read per campaign (tuco.campaign_ids); Tuco's rows name none.
     campaign_id,
-    {{ tap_replies.tuco_classification('message', 'source_classification') }} as classification,
-    source_classification,
+    {{ tap_replies.tuco_classification('message') }} as classification,
+    -- Tuco sends no label of its own.
+    cast(null as {{ dbt.type_string() }}) as source_classification,
     _sdc_batched_at as loaded_at
-from labelled
+from loaded

@@ -1,22 +1,31 @@
 {#-
-  Freshness inside `dbt build` (dbt's own `dbt source freshness` is a separate command): fails
-  when the newest `column` (the loader's _sdc_batched_at) is older than `hours`. A raw table
-  that does not exist (a provider nobody configured) or is empty has nothing stale in it.
+  Freshness inside `dbt build` (dbt's own `dbt source freshness` reads only the source's one
+  schema): fails when, in any workspace's raw schema (macros/workspaces.sql), the table's newest
+  `column` (the loader's _sdc_batched_at) is older than `hours`, and logs one line per stale
+  workspace and table. A raw table that does not exist (a provider that workspace does not use)
+  or is empty has nothing stale in it.
 -#}
 {% test loaded_within(model, column_name, hours) %}
-{%- set relation = adapter.get_relation(database=model.database, schema=model.schema,
-                                        identifier=model.identifier) if execute else none -%}
-{%- set columns = adapter.get_columns_in_relation(relation) if relation is not none else [] -%}
-{%- set loaded_at = tap_replies.find_column(columns, column_name) -%}
-{%- if loaded_at is none -%}
+{%- set checks = [] -%}
+{%- if execute -%}
+  {%- for workspace in tap_replies.workspaces() -%}
+    {%- set relation = adapter.get_relation(database=workspace.get('database', target.database),
+                                            schema=workspace['schema'], identifier=model.identifier) -%}
+    {%- set columns = adapter.get_columns_in_relation(relation) if relation is not none else [] -%}
+    {%- set loaded_at = tap_replies.find_column(columns, column_name) -%}
+    {%- if loaded_at is not none -%}
+      {%- do checks.append(tap_replies.newest_load(workspace['name'], relation, loaded_at, hours)) -%}
+    {%- endif -%}
+  {%- endfor -%}
+{%- endif -%}
+{%- if not checks -%}
 select 1 as stale from (select 1 as no_rows) as nothing where 1 = 0
 {%- else -%}
-select last_loaded_at, {{ hours | int }} as max_age_hours
-from (
-    select max({{ tap_replies.utc_timestamp(adapter.quote(loaded_at.name), loaded_at.data_type) }})
-        as last_loaded_at
-    from {{ model }}
-) as newest
-where last_loaded_at < {{ dbt.dateadd('hour', -1 * (hours | int), tap_replies.utc_now()) }}
+  {%- set stale_sql = checks | join('\nunion all\n') -%}
+  {%- for row in run_query(stale_sql) -%}
+    {%- do log("loaded_within: workspace " ~ row[0] ~ ", table " ~ row[1] ~ " last loaded at "
+               ~ row[2] ~ " UTC, more than " ~ (hours | int) ~ " hours ago", info=True) -%}
+  {%- endfor -%}
+{{ stale_sql }}
 {%- endif -%}
 {% endtest %}
