@@ -1,7 +1,9 @@
 """Where the next page starts: each paginator owns its position, computed by a pure function.
 
 Every paginator reads the page it is given the same way (`page_of`), after the stream has emitted
-that page's records.
+that page's records. A position renders itself (`request_fields`, in the query or, `in_body`, in
+a JSON body: dlt's `update_request`), and the stream base applies it in one place, so a leaf's
+request builder holds only its filters.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import typing as t
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from singer_sdk.pagination import BaseAPIPaginator
 
@@ -26,13 +28,34 @@ else:  # Python < 3.12
     from typing_extensions import override
 
 
+class RequestPosition(t.Protocol):
+    """A paginator's token as the request carries it."""
+
+    in_body: bool
+
+    def request_fields(self) -> dict[str, t.Any]: ...
+
+
+def position_fields(token: t.Any, *, in_body: bool) -> dict[str, t.Any]:
+    """The fields `token` puts in the query (`in_body` False) or in the body (True)."""
+    if token is None or not hasattr(token, "request_fields") or token.in_body != in_body:
+        return {}
+    return t.cast("RequestPosition", token).request_fields()
+
+
 @dataclass(frozen=True)
 class OffsetPosition:
-    """Where an offset-paged read is: the next offset, how far it has read, the last total."""
+    """Where an offset-paged read is: the next offset, how far it has read, the last total; as
+    a request, `offset` and `limit` (the page size), in the query or in the body."""
 
     offset: int = 0
     read_up_to: int = 0
     last_total: int | None = None
+    limit: int = 0
+    in_body: bool = False
+
+    def request_fields(self) -> dict[str, t.Any]:
+        return {"offset": self.offset, "limit": self.limit}
 
 
 def next_position(at: OffsetPosition, count: int, total: int | None, page_size: int
@@ -49,19 +72,22 @@ def next_position(at: OffsetPosition, count: int, total: int | None, page_size: 
               if total is not None and at.last_total is not None else 0)
     read_up_to = max(max(at.read_up_to, at.offset) - shrunk, at.offset + count)
     if shrunk and at.offset > 0:
-        return OffsetPosition(max(0, at.offset - shrunk), read_up_to, total)
+        return replace(at, offset=max(0, at.offset - shrunk), read_up_to=read_up_to,
+                       last_total=total)
     if count == 0:
         return None
     more = count >= page_size if total is None else read_up_to < total
-    return OffsetPosition(read_up_to, read_up_to, total) if more else None
+    return replace(at, offset=read_up_to, read_up_to=read_up_to, last_total=total) if more else None
 
 
 class TotalCountPaginator(BaseAPIPaginator[OffsetPosition]):
     """Offset paging that stops on the response's total (`total_key`), so the last page is never
     followed by an empty probe; a page without a total ends the list when it is short."""
 
-    def __init__(self, start_offset: int, page_size: int, *, total_key: str) -> None:
-        super().__init__(OffsetPosition(start_offset, start_offset))
+    def __init__(self, start_offset: int, page_size: int, *, total_key: str,
+                 in_body: bool = False) -> None:
+        super().__init__(OffsetPosition(start_offset, start_offset, limit=page_size,
+                                        in_body=in_body))
         self.page_size = page_size
         self.total_key = total_key
 
@@ -82,10 +108,26 @@ class TotalCountPaginator(BaseAPIPaginator[OffsetPosition]):
 @dataclass(frozen=True)
 class TimeCursor:
     """Where a newest-first listing continues: its inclusive upper time bound and the page
-    number under that bound."""
+    number under that bound; as a request, Tuco's `page`, `limit` and `dateTo`."""
 
     upper: str
     page: int = 1
+    limit: int = 0
+    in_body: t.ClassVar[bool] = False
+
+    def request_fields(self) -> dict[str, t.Any]:
+        return {"page": self.page, "limit": self.limit, "dateTo": self.upper}
+
+
+@dataclass(frozen=True)
+class PageNumber:
+    """A page number from 1; page 1 is the request without one (Leadterra's documented one)."""
+
+    number: int = 1
+    in_body: t.ClassVar[bool] = False
+
+    def request_fields(self) -> dict[str, t.Any]:
+        return {"page": self.number} if self.number > 1 else {}
 
 
 class TimeCursorPaginator(BaseAPIPaginator[TimeCursor]):
@@ -101,7 +143,7 @@ class TimeCursorPaginator(BaseAPIPaginator[TimeCursor]):
     """
 
     def __init__(self, upper: dt.datetime, page_size: int, *, timestamp_key: str) -> None:
-        super().__init__(TimeCursor(format_timestamp(upper)))
+        super().__init__(TimeCursor(format_timestamp(upper), limit=page_size))
         self.page_size = page_size
         self.timestamp_key = timestamp_key
         # The page last read and its oldest time: `has_more` and `get_next` both ask.
@@ -133,5 +175,5 @@ class TimeCursorPaginator(BaseAPIPaginator[TimeCursor]):
         bound = format_timestamp(up_to_the_second(oldest))
         current = self.current_value
         if bound == current.upper:
-            return TimeCursor(bound, current.page + 1)
-        return TimeCursor(bound, 1)
+            return replace(current, page=current.page + 1)
+        return replace(current, upper=bound, page=1)

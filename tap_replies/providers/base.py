@@ -20,10 +20,12 @@ At most one replication strategy sits between this base and the leaf (newest_fir
 changed_since.py). The work lives in collaborators: the request path (http/client.py), the page
 (pages.py), the record (record_gate.py, record_shape.py, record_messages.py), progress.
 
-`log` sends the SDK's bare line about a failed stream to DEBUG: the tap's own (naming provider,
-endpoint and fix) is then the only ERROR. `generate_child_contexts` builds none for a stream
-without children (the SDK would build one per record), and the SDK's per-value conformance runs
-only for a record whose own check found a drift it could not put right (`RecordGate.conforms`).
+The SDK's bare line about a failed stream goes to DEBUG (`SDK_FAILURE_LINE_TO_DEBUG`): the
+tap's own (naming provider, endpoint and fix) is then the only ERROR. The paginator's token puts
+its own position in the request (`position_fields`, http/paging.py). `generate_child_contexts`
+builds none for a stream without children (the SDK would build one per record), and the SDK's
+per-value conformance runs only for a record whose own check found a drift it could not put
+right (`RecordGate.conforms`).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from tap_replies.http.errors import (
     UnexpectedFailure,
     unexpected_error_line,
 )
+from tap_replies.http.paging import position_fields
 from tap_replies.http.shapes import page_of
 from tap_replies.progress import Progress
 from tap_replies.providers.full_table import full_table_read
@@ -97,12 +100,7 @@ class ProviderStream(RESTStream[t.Any]):
         self.progress = Progress(self.name, self.client.clock, self.logger)
         self.client.configure(self.requests_session, stream_bodies=self.streams_body)
         self.endpoint = Endpoint(self.spec.name, self.spec.label, self.http_method, self.path or "")
-
-    @override
-    def log(self, message: str, *args: t.Any, level: int = logging.INFO, **kwargs: t.Any) -> None:
-        if level >= logging.ERROR and message.startswith("An unhandled error occurred"):
-            level = logging.DEBUG
-        super().log(message, *args, level=level, **kwargs)
+        self.logger.addFilter(SDK_FAILURE_LINE_TO_DEBUG)  # once per logger: the same filter
 
     @property
     @override
@@ -128,7 +126,7 @@ class ProviderStream(RESTStream[t.Any]):
     def request_decorator(self, func: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
         return self.client.retrying(func, self)
 
-    def wait(self, seconds: float) -> None:
+    def wait(self, seconds: float) -> None:  # the request path's waits, logged as progress
         self.progress.wait(seconds)
 
     def checkpoint(self, *, changed: bool = False) -> None:
@@ -141,7 +139,13 @@ class ProviderStream(RESTStream[t.Any]):
     @override
     def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
         campaign = (context or {}).get("campaign_id")
-        return {self.campaign_param: campaign} if self.campaign_param and campaign else {}
+        params = {self.campaign_param: campaign} if self.campaign_param and campaign else {}
+        return {**params, **position_fields(next_page_token, in_body=False)}
+
+    @override
+    def prepare_request_payload(self, context: Context | None, next_page_token: t.Any
+                                ) -> dict[str, t.Any] | None:
+        return position_fields(next_page_token, in_body=True) or None
 
     @override
     def validate_response(self, response: requests.Response) -> None:
@@ -172,12 +176,11 @@ class ProviderStream(RESTStream[t.Any]):
 
     @cached_property
     def gate(self) -> RecordGate:
-        campaigns = self.campaign_filter_field
         return RecordGate(
             self.name, self.effective_schema, self.logger,
             primary_keys=tuple(self.primary_keys or ()), lifted_fields=self.lifted_fields,
             documented_values=self.documented_values, provider_label=self.spec.label,
-            campaign_filter=(campaigns, self.settings.campaign_ids) if campaigns else None)
+            campaign_filter=(self.campaign_filter_field, self.settings.campaign_ids))
 
     @override
     def post_process(self, row: dict[str, t.Any], context: Context | None = None
@@ -223,6 +226,21 @@ class ProviderStream(RESTStream[t.Any]):
         if not state and self.selected:  # once per stream, right after its sync: its summary
             self.logger.info("%s", self.progress.summary_line(
                 self.request_stats, *self.gate.check.notes()))
+
+
+class _SdkFailureLineToDebug(logging.Filter):
+    """The SDK's "An unhandled error occurred" line, logged at DEBUG instead of ERROR."""
+
+    @override
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.ERROR or not str(record.msg).startswith(
+                "An unhandled error occurred"):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+SDK_FAILURE_LINE_TO_DEBUG = _SdkFailureLineToDebug()
 
 
 def unexpected(stream: ProviderStream, exc: Exception) -> UnexpectedFailure:

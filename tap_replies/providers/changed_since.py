@@ -92,8 +92,7 @@ class ChangedSinceStream(ProviderStream):
         self, context: Context | None, next_page_token: OffsetPosition | None
     ) -> dict[str, t.Any]:
         read = self._read or Read(context, self.read_started_at(), 0, None)
-        offset = (next_page_token or OffsetPosition(read.start_offset)).offset
-        params: dict[str, t.Any] = {"offset": offset, "limit": self.page_size}
+        params = super().get_url_params(context, next_page_token)  # offset, limit
         if read.changed_since is not None:
             since = read.changed_since - self.since_overlap
             params[self.since_param] = format_timestamp(since)

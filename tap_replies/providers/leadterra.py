@@ -16,9 +16,10 @@ import sys
 import typing as t
 
 from singer_sdk import typing as th
-from singer_sdk.pagination import PageNumberPaginator
+from singer_sdk.pagination import BaseAPIPaginator
 
 from tap_replies.http.errors import query_value
+from tap_replies.http.paging import PageNumber
 from tap_replies.http.shapes import ListShape, page_of
 from tap_replies.providers.base import ProviderStream
 from tap_replies.providers.full_table import full_table_schema
@@ -64,7 +65,7 @@ SPEC = ProviderSpec("leadterra", "Leadterra", "https://app.leadterra.co",
                     requests_per_minute=None, error_hint=leadterra_hint)
 
 
-class LeadterraPaginator(PageNumberPaginator):
+class LeadterraPaginator(BaseAPIPaginator[PageNumber]):
     """Follows the paginated shape's `pagination` block; the other two shapes are one page.
 
     Page 1 is the documented request (no page parameters). Later pages send only `page`, so
@@ -72,7 +73,7 @@ class LeadterraPaginator(PageNumberPaginator):
     """
 
     def __init__(self, stop_early: t.Callable[[], bool] | None = None) -> None:
-        super().__init__(start_value=1)
+        super().__init__(PageNumber(1))
         # Asked after each page: True once the rest of a newest-first list is older than needed.
         self._stop_early = stop_early
 
@@ -82,7 +83,7 @@ class LeadterraPaginator(PageNumberPaginator):
         if not isinstance(pagination, dict):
             return None
         try:
-            return (int(pagination.get("page") or self.current_value),
+            return (int(pagination.get("page") or self.current_value.number),
                     int(pagination["perPage"]), int(pagination["total"]))
         except (KeyError, TypeError, ValueError):
             return None
@@ -95,9 +96,9 @@ class LeadterraPaginator(PageNumberPaginator):
         return not (self._stop_early is not None and self._stop_early())
 
     @override
-    def get_next(self, response: requests.Response) -> int | None:
+    def get_next(self, response: requests.Response) -> PageNumber | None:
         numbers = self._page_numbers(response)
-        return (numbers[0] if numbers else self.current_value) + 1
+        return PageNumber((numbers[0] if numbers else self.current_value.number) + 1)
 
 
 REPLY_SCHEMA = th.PropertiesList(
@@ -139,17 +140,8 @@ class LeadterraRepliesStream(NewestFirstStream):
     documented_values = {"classification": CLASSIFICATIONS}
 
     @override
-    def get_new_paginator(self) -> PageNumberPaginator:
+    def get_new_paginator(self) -> LeadterraPaginator:
         return LeadterraPaginator(stop_early=self.read_past_lower_bound)
-
-    @override
-    def get_url_params(
-        self, context: Context | None, next_page_token: int | None
-    ) -> dict[str, t.Any]:
-        params = super().get_url_params(context, next_page_token)
-        if next_page_token and next_page_token > 1:
-            params["page"] = next_page_token
-        return params
 
 
 SDR_SCHEMA = th.PropertiesList(

@@ -24,7 +24,7 @@ class RecordGate:
         primary_keys: tuple[str, ...],
         lifted_fields: t.Mapping[str, tuple[str, str]],
         documented_values: t.Mapping[str, tuple[str, ...]],
-        campaign_filter: tuple[str, tuple[t.Any, ...]] | None,
+        campaign_filter: tuple[str | None, tuple[t.Any, ...]],
         provider_label: str,
     ) -> None:
         self.check = RecordCheck(stream_name, schema, logger, primary_keys=primary_keys)
@@ -32,8 +32,10 @@ class RecordGate:
         self.logger = logger
         self.lifted_fields = lifted_fields
         self.documented_values = documented_values
-        # (field, wanted ids): the endpoint cannot filter by campaign, so the tap does.
-        self.campaign_filter = campaign_filter if campaign_filter and campaign_filter[1] else None
+        # (field, wanted ids): the endpoint cannot filter by campaign, so the tap does (no field,
+        # or no ids: every record is wanted).
+        field, wanted = campaign_filter
+        self.campaign_filter = (field, wanted) if field and wanted else None
         self.provider_label = provider_label
         self.campaigns_listed: set[t.Any] = set()
         self._undocumented: set[tuple[str, t.Any]] = set()

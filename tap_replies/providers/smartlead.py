@@ -242,13 +242,15 @@ class SmartleadInboxRepliesStream(NewestFirstStream):
 
     @override
     def get_new_paginator(self) -> TotalCountPaginator:
-        return TotalCountPaginator(0, self.page_size, total_key="total_count")
+        return TotalCountPaginator(0, self.page_size, total_key="total_count", in_body=True)
 
     @override
     def get_url_params(
         self, context: Context | None, next_page_token: OffsetPosition | None
     ) -> dict[str, t.Any]:
-        return {"fetch_message_history": "true" if self.fetch_message_history else "false"}
+        history = "true" if self.fetch_message_history else "false"
+        return {**super().get_url_params(context, next_page_token),
+                "fetch_message_history": history}
 
     @override
     def prepare_request_payload(
@@ -258,8 +260,8 @@ class SmartleadInboxRepliesStream(NewestFirstStream):
         filters: dict[str, t.Any] = {"replyTimeBetween": [lower or INBOX_FLOOR, upper]}
         if context and context.get("campaign_ids"):
             filters["campaignId"] = list(context["campaign_ids"])
-        return {"offset": (next_page_token or OffsetPosition()).offset, "limit": self.page_size,
-                "filters": filters, "sortBy": "REPLY_TIME_DESC"}
+        position = super().prepare_request_payload(context, next_page_token)  # offset, limit
+        return {**(position or {}), "filters": filters, "sortBy": "REPLY_TIME_DESC"}
 
 
 class SmartleadLeadCategoriesStream(ProviderStream):

@@ -132,14 +132,9 @@ class TucoRepliesStream(NewestFirstStream):
     def get_url_params(
         self, context: Context | None, next_page_token: TimeCursor | None
     ) -> dict[str, t.Any]:
-        lower, upper = self.window_bounds(context)
-        cursor = next_page_token or TimeCursor(upper)
-        params = {"page": cursor.page, "limit": self.page_size,
-                  **super().get_url_params(context, next_page_token)}
-        if lower is not None:
-            params["dateFrom"] = lower
-        params["dateTo"] = cursor.upper
-        return params
+        lower, _ = self.window_bounds(context)
+        params = super().get_url_params(context, next_page_token)  # page, limit, dateTo
+        return {**params, "dateFrom": lower} if lower is not None else params
 
 
 STREAMS: list[type[ProviderStream]] = [TucoRepliesStream]

@@ -1,7 +1,7 @@
 """A fourth provider that exists only here: the proof that adding one is its own two parts and
 one registry line, and that the contract suite holds it to the same behaviours as the others.
 
-"Instantly" lists replies newest first at `GET /api/v2/emails`, offset-paged (`skip`, `limit` up
+"Instantly" lists replies newest first at `GET /api/v2/emails`, offset-paged (`offset`, `limit` up
 to 25) with a `total`, filtered by an inclusive `since`; Bearer auth (the spec's default).
 """
 
@@ -71,9 +71,9 @@ class InstantlyRepliesStream(NewestFirstStream):
     @override
     def get_url_params(self, context: Context | None, next_page_token: OffsetPosition | None
                        ) -> dict[str, t.Any]:
-        lower, _ = self.window_bounds(context)
-        offset = (next_page_token or OffsetPosition()).offset
-        return {"skip": offset, "limit": self.page_size, **({"since": lower} if lower else {})}
+        lower, _ = self.window_bounds(context)  # the position (offset, limit) is the base's
+        since = {"since": lower} if lower else {}
+        return {**super().get_url_params(context, next_page_token), **since}
 
 
 # -- the sandbox's side: a small emulator -------------------------------------------------------
@@ -115,7 +115,7 @@ class InstantlyEmulator(ProviderEmulator):
         return [route("GET", PATH, self.list_replies)]
 
     def list_replies(self, request: Request) -> t.Any:
-        skip = int_arg(request, "skip", 0, low=0)
+        skip = int_arg(request, "offset", 0, low=0)
         limit = int_arg(request, "limit", 10, low=1, high=25)
         since = parse_iso(request.arg("since") or "")
         rows = [r for r in self._newest_first()
