@@ -15,6 +15,7 @@ import logging
 import typing as t
 from dataclasses import dataclass
 
+import click
 from singer_sdk.exceptions import AbortedSyncFailedException, AbortedSyncPausedException
 
 from tap_replies.http.errors import ProviderError, unexpected_error_line
@@ -101,3 +102,25 @@ def check_every_provider(tap: ProvidersUnderTest, logger: logging.Logger) -> lis
     logger.info("%s: every configured provider answered (%s)", PREFIX,
                 ", ".join(check.label for check in checks))
     return checks
+
+
+def test_every_provider(tap_class: t.Callable[..., ProvidersUnderTest], ctx: click.Context,
+                        logger: logging.Logger) -> t.NoReturn:
+    """`--test`: the tap built as the SDK's own test builds it (from what `cb_config` made of
+    `--config`), every provider checked, then the command ends."""
+    given = ctx.params.get("config")
+    tap = tap_class(config=getattr(given, "config", None),
+                    parse_env_config=getattr(given, "parse_env", False))
+    check_every_provider(tap, logger)
+    ctx.exit()
+
+
+@contextlib.contextmanager
+def files_closed_when_it_ends(ctx: click.Context) -> t.Iterator[None]:
+    """A test ends the command from inside click's parsing, before click would close the
+    --catalog / --state files it opened (a ResourceWarning at exit): closed here instead."""
+    try:
+        yield
+    except BaseException:
+        ctx.close()
+        raise
