@@ -15,7 +15,7 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers._classproperty import classproperty
 
-from tap_replies.connection_check import check_every_provider
+from tap_replies.connection_check import files_closed_when_it_ends, test_every_provider
 from tap_replies.failures import failures_in_one_line
 from tap_replies.http.client import ProviderClient
 from tap_replies.http.pacing import Clock, SystemClock
@@ -182,23 +182,13 @@ class TapReplies(Tap):
     @override
     @classmethod
     def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
-        try:
-            with failures_in_one_line(cls.logger):
-                if value != "all":  # off, or --test=schema: the SDK's own
-                    super().cb_test(ctx, param, value)
-                    return
-                # Every configured provider, one line each (tap_replies/connection_check.py):
-                # the SDK's run_connection_test (final) stops at the first failing stream.
-                given = ctx.params.get("config")  # what cb_config made of --config
-                check_every_provider(cls(config=getattr(given, "config", None),
-                                         parse_env_config=getattr(given, "parse_env", False)),
-                                     cls.logger)
-                ctx.exit()
-        except BaseException:
-            # The test ends the command from inside click's parsing, before click would close
-            # the --catalog / --state files it opened (a ResourceWarning at exit): close them.
-            ctx.close()
-            raise
+        # `--test` checks every configured provider, one line each (connection_check.py): the
+        # SDK's own test (a final method) stops at the first failing stream.
+        with files_closed_when_it_ends(ctx), failures_in_one_line(cls.logger):
+            if value == "all":
+                test_every_provider(cls, ctx, cls.logger)
+            else:  # off, or --test=schema: the SDK's own
+                super().cb_test(ctx, param, value)
 
 
 def tap_reading(registry: Registry, tap: type[TapReplies] = TapReplies) -> type[TapReplies]:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from singer_sdk import plugin_base
 
+from tap_replies.connection_check import first_to_act_on
+from tap_replies.http.errors import ProviderError, RetriesExhausted, UnexpectedFailure
 from tap_replies.sandbox import Sandbox
 from tests.syncing import parse_messages
 
@@ -43,7 +45,7 @@ def test_every_provider_is_checked_and_a_failing_one_hides_no_other(tmp_path: Pa
         config = sandbox.tap_config()
         config["smartlead"]["api_key"] = "sl_wrong_key_for_the_test_0001"
         proc = connection_test(tmp_path, config, "--test")
-    assert proc.returncode == 1
+    assert proc.returncode == 3  # refused by the API: the key must change (README, Exit codes)
     assert check_lines(proc.stderr) == [
         "--test: Leadterra ok — 3 streams answered (3 requests)",
         "--test: Smartlead FAILED — Smartlead GET /api/v1/campaigns/: 401 Unauthorized — Invalid "
@@ -93,3 +95,10 @@ def test_the_sdk_still_hands_the_test_its_config_as_config_and_parse_env():
     # TapReplies.cb_test builds its tap from what cb_config returns: these two fields.
     fields = {field.name for field in dataclasses.fields(plugin_base._ConfigInput)}
     assert {"config", "parse_env"} <= fields
+
+
+def test_the_run_ends_with_the_kind_of_failure_to_act_on_first():
+    # A refusal (exit 3) needs a fix whatever else failed; a transient one (4) may pass later.
+    assert first_to_act_on([RetriesExhausted, ProviderError]) is ProviderError
+    assert first_to_act_on([RetriesExhausted, UnexpectedFailure]) is UnexpectedFailure
+    assert first_to_act_on([RetriesExhausted]) is RetriesExhausted

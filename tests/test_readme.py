@@ -96,8 +96,8 @@ COVERAGE: dict[str, str] = {
        for command in (".venv/bin/meltano invoke dbt-postgres:test",
                        ".venv/bin/meltano invoke dbt-postgres:freshness",
                        ".venv/bin/meltano invoke dbt-postgres:docs-generate",
-                       ".venv/bin/meltano invoke dbt-postgres run --select replies --vars "
-                       "'{tap_replies_schema: raw_replies}'")},
+                       ".venv/bin/meltano invoke dbt-postgres build --vars "
+                       "'{tap_replies_max_load_age_hours: 24}'")},
     ".venv/bin/python -m orchestration add acme": HERE + "test_the_workspace_commands_run",
     ".venv/bin/meltano config set tap-replies--acme smartlead.api_key 'KEY'":
         HERE + "test_the_workspace_commands_run",

@@ -155,7 +155,7 @@ def test_one_set_of_target_variables_configures_the_loader_and_dbt_alike(
         assert loader_config[name] == value == dbt_config[name], name
 
 
-README_DBT_POSTGRES = (":test", ":freshness", ":docs-generate", " run --select replies")
+README_DBT_POSTGRES = (":test", ":freshness", ":docs-generate", " build --vars")
 
 
 def test_the_readmes_dbt_postgres_commands_run_on_the_loaded_warehouse(
