@@ -121,7 +121,11 @@ class WarehouseTranslator(DagsterDbtTranslator):
 
     @override
     def get_group_name(self, dbt_resource_props: t.Mapping[str, t.Any]) -> str | None:
-        return "marts" if is_mart(dbt_resource_props) else "staging"
+        """`marts`, else the model's folder under models/ (staging, intermediate, …)."""
+        if is_mart(dbt_resource_props):
+            return "marts"
+        fqn = dbt_resource_props.get("fqn") or []
+        return str(fqn[1]) if len(fqn) > 2 else "dbt"
 
     @override
     def get_automation_condition(self, dbt_resource_props: t.Mapping[str, t.Any]

@@ -68,14 +68,15 @@ def build_definitions(project: MeltanoProject | None = None, *,
     sensors: list[dg.SensorDefinition] = [workspace_partitions]
     if project.has_plugin(DBT_UTILITY):
         files = DbtProjectFiles(project)
-        assets.append(dbt_project_assets(files, RAW_LOAD, LOADER, AFTER_LOADS, retry_policy))
+        dbt_build = dbt_project_assets(files, RAW_LOAD, LOADER, AFTER_LOADS, retry_policy)
+        assets.append(dbt_build)
         resources["dbt"] = files.resource()
         jobs.append(dg.define_asset_job(
-            MARTS_JOB, selection=dg.AssetSelection.groups("staging", "marts"),
+            MARTS_JOB, selection=dg.AssetSelection.assets(dbt_build),
             executor_def=dg.in_process_executor,
             description="The dbt build over every workspace that has loaded."))
         sensors.append(dg.AutomationConditionSensorDefinition(
-            "marts_after_loads", target=dg.AssetSelection.groups("staging", "marts"),
+            "marts_after_loads", target=dg.AssetSelection.assets(dbt_build),
             default_status=default_sensor_status(), minimum_interval_seconds=30))
     check = freshness_check(RAW_LOAD, str(WORKSPACES.name))
     jobs.append(dg.define_asset_job(FRESHNESS_JOB, selection=dg.AssetSelection.checks(check),
