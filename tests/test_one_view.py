@@ -48,6 +48,7 @@ def one_postgres(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFact
                  ) -> t.Iterator[dict[str, t.Any]]:
     require_plugins()
     project = make_project(tmp_path_factory.mktemp("one-view"))
+    (project / "scripts").symlink_to(ROOT / "scripts")  # the jobs' warehouse-check utility
     server = postgres.create_database("replies_one_view")
     sandboxes = {name: Sandbox(seed=seed, scale=1).start()
                  for seed, name in enumerate((*WORKSPACES, "default"), start=21)}
