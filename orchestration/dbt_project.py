@@ -121,9 +121,11 @@ class WarehouseTranslator(DagsterDbtTranslator):
 
     @override
     def get_group_name(self, dbt_resource_props: t.Mapping[str, t.Any]) -> str | None:
-        """`marts`, else the model's folder under models/ (staging, intermediate, …)."""
+        """`marts`, `snapshots`, else the model's folder under models/ (staging, intermediate)."""
         if is_mart(dbt_resource_props):
             return "marts"
+        if dbt_resource_props.get("resource_type") == "snapshot":
+            return "snapshots"
         fqn = dbt_resource_props.get("fqn") or []
         return str(fqn[1]) if len(fqn) > 2 else "dbt"
 

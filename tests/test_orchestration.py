@@ -426,18 +426,17 @@ def test_every_dbt_model_is_an_asset_downstream_of_the_one_partitioned_raw_load(
     graph = defs.resolve_asset_graph()
     manifest = dbt_project.DbtProjectFiles(project_).manifest()
     models = {n["name"] for n in manifest["nodes"].values()
-              if n["resource_type"] in ("model", "snapshot")}
+              if n["resource_type"] in ("model", "snapshot")}  # snapshots: the history tables
     keys = set(graph.get_all_asset_keys())
     assert {k.path[-1] for k in keys} == models | {"tap_replies_raw"}
     assert assets.RAW_LOAD in keys
     assert len(keys) == len(models) + 1
-    staging = {k for k in keys if k.path[-1].startswith("stg_")}  # (intermediate: same schema)
+    staging = {k for k in keys if graph.get(k).group_name == "staging"}
     assert staging
     assert all(graph.get(k).parent_keys == {assets.RAW_LOAD} for k in staging)
     marts = {dg.AssetKey(["analytics", m]) for m in dbt_project.marts(manifest)}
     assert marts
     assert marts <= keys
-    # Built from dbt's own nodes (staging, intermediate, snapshots, marts), never the raw load.
     assert all(graph.get(m).parent_keys <= keys - {assets.RAW_LOAD} for m in marts)
     checks = {key.name for key in graph.asset_check_keys} - {freshness.CHECK_NAME}
     assert checks == model_tests(manifest)
@@ -481,7 +480,8 @@ def test_a_hundred_workspace_files_are_a_hundred_partitions_of_one_asset(
     defs = definitions.build_definitions(project_)
     graph = defs.resolve_asset_graph()
     manifest = dbt_project.DbtProjectFiles(project_).manifest()
-    models = [n for n in manifest["nodes"].values() if n["resource_type"] in ("model", "snapshot")]
+    models = [n for n in manifest["nodes"].values()
+              if n["resource_type"] in ("model", "snapshot")]
     assert len(graph.get_all_asset_keys()) == len(models) + 1
     assert len(graph.asset_check_keys) == len(model_tests(manifest)) + 1
     monkeypatch.setenv("MELTANO_PROJECT_ROOT", str(tmp_path))
