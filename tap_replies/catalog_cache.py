@@ -9,8 +9,9 @@ seen), the Python and singer-sdk versions, the command's other arguments and the
 settings with every secret reduced to "set". It is read before singer-sdk is imported: a hit is a
 file copied to stdout. No secret is written: the catalog holds none, the key only a hash.
 
-Only the plain form is cached: `--discover` and `--config FILE` (any number), nothing else (with
-`--config ENV`, the TAP_REPLIES_* variables join the key). Where the cache lives:
+Only the plain form is cached: `--discover`, `--config FILE` (any number; with `--config ENV`,
+the TAP_REPLIES_* variables join the key) and the `--catalog` and `--state` that discovery
+ignores, nothing else. Where the cache lives:
 TAP_REPLIES_CATALOG_CACHE (a folder; `off` for no cache), else $XDG_CACHE_HOME/tap-replies or
 ~/.cache/tap-replies. The newest KEEP catalogs are kept. A folder that cannot be written is no
 cache, never a failure.
@@ -47,16 +48,21 @@ def _without_secrets(value: t.Any) -> t.Any:
 
 
 def _config_files(args: list[str]) -> list[str] | None:
-    """The --config values of a plain `--discover --config FILE...` command, else None."""
+    """The --config values of a plain `--discover --config FILE...` command, else None.
+
+    Meltano adds `--catalog` (its previous catalog) and `--state` to a discovery too: the SDK's
+    discovery reads neither (its Tap gets the config alone), so they leave the catalog as it is.
+    """
     configs: list[str] = []
     rest = iter(args)
     for arg in rest:
-        if arg.startswith("--config="):
-            configs.append(arg.split("=", 1)[1])
-        elif arg == "--config":
-            configs.append(next(rest, ""))
-        elif arg != "--discover":
+        name, equals, value = arg.partition("=")
+        if name not in ("--config", "--catalog", "--state", "--discover"):
             return None
+        if name != "--discover" and not equals:
+            value = next(rest, "")
+        if name == "--config":
+            configs.append(value)
     return configs if "--discover" in args and all(configs) else None
 
 

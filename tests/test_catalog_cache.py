@@ -108,11 +108,20 @@ def test_a_cache_folder_that_cannot_be_written_is_no_cache(tmp_path, monkeypatch
 @pytest.mark.parametrize("args", [
     ["--about"], ["--config", "c.json"], ["--config", "c.json", "--discover", "--about"],
     ["--config", "c.json", "--catalog", "k.json"], ["--discover", "--config"],
+    ["--config", "c.json", "--discover", "--test"], ["--config", "c.json", "--discover=x"],
 ])
 def test_only_a_plain_discovery_is_cached(args, tmp_path, monkeypatch):
     (tmp_path / "c.json").write_text("{}")
     monkeypatch.chdir(tmp_path)
     assert CatalogCache.for_command(args, {"TAP_REPLIES_CATALOG_CACHE": str(tmp_path)}) is None
+
+
+def test_a_discovery_as_meltano_runs_it_is_cached(tmp_path):
+    # Meltano passes its previous catalog and the state to discovery too; the SDK ignores both.
+    (tmp_path / "c.json").write_text("{}")
+    args = ["--config", str(tmp_path / "c.json"), "--catalog", "missing.json",
+            "--state=missing.json", "--discover"]
+    assert CatalogCache.for_command(args, {"TAP_REPLIES_CATALOG_CACHE": str(tmp_path)})
 
 
 def test_cache_off_is_no_cache(tmp_path):
