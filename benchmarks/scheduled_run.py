@@ -72,9 +72,11 @@ class TreePoll(threading.Thread):
         with contextlib.suppress(OSError, ValueError, IndexError):
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             self.cpu[pid] = (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
-            # Read every time: a child seen between fork and exec still shows its parent's.
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            self.argv[pid] = [word.decode() for word in argv if word]
+            # Read every time: a child seen between fork and exec still shows its parent's
+            # (and an exited one shows none).
+            argv = [w.decode() for w in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if w]
+            if argv:
+                self.argv[pid] = argv
 
 
 def part_of(argv: list[str]) -> str:
