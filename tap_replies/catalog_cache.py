@@ -30,7 +30,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent
 CACHE_VARIABLE = "TAP_REPLIES_CATALOG_CACHE"
 ENV_PREFIX = "TAP_REPLIES_"
-KEEP = 32
+KEEP = 256  # catalogs are ~40 kB; workspaces differing only in keys share one
 # Setting names whose values are secrets: only whether they are set joins the key.
 SECRET_WORDS = ("api_key", "password", "secret", "token", "private_key")
 
