@@ -1,6 +1,6 @@
 """What a scheduled run that finds nothing new costs (issue 23).
 
-    .venv/bin/python benchmarks/no_change_run.py [--runs 3] [--job replies-duckdb] [--rpm 100000]
+    .venv/bin/python benchmarks/scheduled_run.py [--runs 3] [--job replies-duckdb] [--rpm 100000]
                                                  [--new-percent 0]
 
 Starts the demo's sandbox (seed 1, scale 1) in this process (its CPU is never counted), loads it
