@@ -1,3 +1,3 @@
-from tap_replies.tap import TapReplies
+from tap_replies.cli import main
 
-TapReplies.cli()
+main()

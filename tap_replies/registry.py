@@ -9,14 +9,12 @@ parametrisations (tests/contract/) and the benchmarks. A new provider costs its 
 
 from __future__ import annotations
 
+import importlib
 import typing as t
 from dataclasses import dataclass
 
 from tap_replies.providers import leadterra, smartlead, tuco
 from tap_replies.providers.changed_since import ChangedSinceStream
-from tap_replies.sandbox.leadterra import LeadterraEmulator
-from tap_replies.sandbox.smartlead import SmartleadEmulator
-from tap_replies.sandbox.tuco import TucoEmulator
 
 if t.TYPE_CHECKING:
     from tap_replies.providers.base import ProviderStream
@@ -30,13 +28,10 @@ class Provider:
 
     spec: ProviderSpec
     streams: tuple[type[ProviderStream], ...]
-    emulator: type[ProviderEmulator]
+    # The emulator, or where it is ("module:Class"): the tap never imports the sandbox.
+    emulator_source: type[ProviderEmulator] | str
 
     def __post_init__(self) -> None:
-        # Caught here, where the entry is written, rather than as a sandbox that serves nothing.
-        if self.emulator.name != self.spec.name:
-            raise ValueError(f"provider {self.spec.name!r}: its emulator is named "
-                             f"{self.emulator.name!r}")
         if sum(1 for stream in self.streams if _has_reply_time(stream)) != 1:
             raise ValueError(f"provider {self.spec.name!r}: exactly one stream must be "
                              "incremental on a reply time (the replies)")
@@ -44,6 +39,18 @@ class Provider:
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def emulator(self) -> type[ProviderEmulator]:
+        emulator = self.emulator_source
+        if isinstance(emulator, str):
+            module, _, name = emulator.partition(":")
+            emulator = getattr(importlib.import_module(module), name)
+        # Caught where the sandbox is built from it, rather than as a sandbox that serves nothing.
+        if emulator.name != self.spec.name:
+            raise ValueError(f"provider {self.spec.name!r}: its emulator is named "
+                             f"{emulator.name!r}")
+        return emulator
 
     @property
     def replies(self) -> type[ProviderStream]:
@@ -97,7 +104,9 @@ class Registry(t.Mapping[str, Provider]):
 
 
 PROVIDERS = Registry(
-    Provider(leadterra.SPEC, tuple(leadterra.STREAMS), LeadterraEmulator),
-    Provider(smartlead.SPEC, tuple(smartlead.STREAMS), SmartleadEmulator),
-    Provider(tuco.SPEC, tuple(tuco.STREAMS), TucoEmulator),
+    Provider(leadterra.SPEC, tuple(leadterra.STREAMS),
+             "tap_replies.sandbox.leadterra:LeadterraEmulator"),
+    Provider(smartlead.SPEC, tuple(smartlead.STREAMS),
+             "tap_replies.sandbox.smartlead:SmartleadEmulator"),
+    Provider(tuco.SPEC, tuple(tuco.STREAMS), "tap_replies.sandbox.tuco:TucoEmulator"),
 )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import io
 import os
-import re
 import sys
 import typing as t
 
@@ -116,10 +115,7 @@ class TapReplies(Tap):
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         for provider in self.configured_providers:
-            # Stripped (as it is sent), and each part of a key broken by a control character.
-            key = self.provider_settings(provider).api_key
-            for secret in (key, *re.split(r"[\x00-\x1f\x7f]+", key)):
-                REDACTOR.register(secret)
+            REDACTOR.register_key(self.provider_settings(provider).api_key)
         errors = self.config_errors()
         if errors and raise_errors:
             raise ConfigValidationError(errors[0], errors=errors)
@@ -198,4 +194,6 @@ def tap_reading(registry: Registry, tap: type[TapReplies] = TapReplies) -> type[
 
 
 if __name__ == "__main__":
-    TapReplies.cli()
+    from tap_replies.cli import main
+
+    main()

@@ -14,6 +14,16 @@ from tests.elt_scenario import Scenario, duckdb_scenario, require_plugins
 from tests.postgres_cluster import PostgresServer, postgres_server
 
 
+@pytest.fixture(scope="session", autouse=True)
+def catalog_cache(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[Path]:
+    """Discovery's catalog cache (tap_replies/catalog_cache.py) in the session's temp folder,
+    for every tap the tests start, never the user's ~/.cache."""
+    folder = tmp_path_factory.mktemp("catalog-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TAP_REPLIES_CATALOG_CACHE", str(folder))
+        yield folder
+
+
 @pytest.fixture
 def sandbox() -> t.Iterator[Sandbox]:
     """A fresh sandbox per test: tests may add activity, switch shapes or inject faults."""

@@ -31,6 +31,11 @@ class Redactor:
             with self._lock:
                 self._secrets.add(secret)
 
+    def register_key(self, key: str) -> None:
+        """An API key: whole (stripped, as it is sent), and each part a control character breaks."""
+        for secret in (key, *re.split(r"[\x00-\x1f\x7f]+", key)):
+            self.register(secret)
+
     def redact(self, text: str) -> str:
         if not text:
             return text

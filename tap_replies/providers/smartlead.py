@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import typing as t
+from dataclasses import dataclass
+from functools import cached_property
 
 from singer_sdk import typing as th
 
@@ -19,6 +21,7 @@ from tap_replies.providers.changed_since import ChangedSinceStream
 from tap_replies.providers.full_table import full_table_schema
 from tap_replies.providers.newest_first import NewestFirstStream
 from tap_replies.settings import ProviderSpec, query_param_auth
+from tap_replies.timestamps import parse_timestamp
 
 if t.TYPE_CHECKING:
     import requests
@@ -64,6 +67,11 @@ SPEC = ProviderSpec(
         th.Property("fetch_message_history", th.BooleanType, default=False,
                     description="Passed to the master-inbox endpoint: include each reply's full "
                                 "thread."),
+        th.Property("idle_campaign_sweep_minutes", th.IntegerType,
+                    description="Read the leads of an idle campaign (paused, completed, stopped "
+                                "or drafted, its updated_at unchanged) at most once per this many "
+                                "minutes instead of every run; a change there arrives within it. "
+                                "Default: every campaign every run."),
     ),
 )
 
@@ -190,11 +198,40 @@ class SmartleadCampaignsStream(ProviderStream):
 
     @override
     def get_child_context(self, record: Record, context: Context | None) -> Context:
-        return {"campaign_id": record["id"]}
+        # Status and updated_at let the leads skip an idle campaign (IdleCampaigns); the state
+        # is kept per campaign_id alone (the leads' state_partitioning_keys).
+        return {"campaign_id": record["id"], "campaign_status": record.get("status"),
+                "campaign_updated_at": record.get("updated_at")}
+
+
+# Campaign statuses that send nothing (the sandbox's; Smartlead documents none): an unknown
+# status counts as running, so it is read every run.
+IDLE_STATUSES = frozenset({"PAUSED", "COMPLETED", "STOPPED", "DRAFTED", "ARCHIVED"})
+
+
+@dataclass(frozen=True)
+class IdleCampaigns:
+    """Which campaigns' leads may wait (smartlead.idle_campaign_sweep_minutes): an idle campaign
+    whose last complete read started less than `sweep` ago and whose updated_at has not moved
+    since. Its bookmark stays, so the read that comes within `sweep` asks for every change since
+    the last one: a change waits, it is never lost."""
+
+    sweep: dt.timedelta | None
+
+    def may_wait(self, context: Context | None, state: t.Mapping[str, t.Any],
+                 now: dt.datetime) -> bool:
+        context = context or {}
+        last_read = parse_timestamp(state.get("event_time_gt"))
+        updated = parse_timestamp(context.get("campaign_updated_at"))
+        return (self.sweep is not None and last_read is not None and "resume" not in state
+                and context.get("campaign_status") in IDLE_STATUSES
+                and updated is not None and updated < last_read
+                and now - last_read < self.sweep)
 
 
 class SmartleadCampaignLeadsStream(ChangedSinceStream):
-    """The leads of each campaign, incremental per campaign through `event_time_gt`."""
+    """The leads of each campaign, incremental per campaign through `event_time_gt`; an idle
+    campaign's only once per smartlead.idle_campaign_sweep_minutes when that is set."""
 
     spec = SPEC
     name = "smartlead_campaign_leads"
@@ -206,6 +243,22 @@ class SmartleadCampaignLeadsStream(ChangedSinceStream):
     since_param = "event_time_gt"
     since_overlap = EVENT_TIME_OVERLAP
     page_size = LEADS_PAGE_SIZE
+    state_partitioning_keys = ("campaign_id",)  # not the campaign's status and updated_at
+
+    @cached_property
+    def idle_campaigns(self) -> IdleCampaigns:
+        minutes = self.settings.options.get("idle_campaign_sweep_minutes")
+        return IdleCampaigns(dt.timedelta(minutes=minutes) if minutes else None)
+
+    @override
+    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        if self.incremental and self.idle_campaigns.may_wait(
+                context, self.get_context_state(context), self.read_started_at()):
+            self.logger.info("%s: campaign %s is idle and was read within "
+                             "smartlead.idle_campaign_sweep_minutes; not read this run",
+                             self.name, (context or {}).get("campaign_id"))
+            return
+        yield from super().get_records(context)
 
 
 class SmartleadInboxRepliesStream(NewestFirstStream):

@@ -120,6 +120,8 @@ def _public(record: dict[str, t.Any]) -> dict[str, t.Any]:
 class SmartleadEmulator(ProviderEmulator):
     name = "smartlead"
     api_key = "sl_sandbox_key_4b2f6e1d9a"
+    # How many campaigns the account has (a benchmark's knob: benchmarks/smartlead_campaigns.py).
+    campaign_count = 12
 
     def __init__(self, seed: int, scale: int) -> None:
         super().__init__(seed, scale)
@@ -152,7 +154,7 @@ class SmartleadEmulator(ProviderEmulator):
         # Twelve campaigns at every scale (7+ so campaign filters need two inbox request series);
         # their lead counts grow with scale except the empty one and the one of exactly a page.
         sizes = [0, LEADS_MAX_LIMIT, 120 * self.scale]
-        sizes += [rng.randint(3, 25) * self.scale for _ in range(9)]
+        sizes += [rng.randint(3, 25) * self.scale for _ in range(self.campaign_count - 3)]
         names = ["Empty — drafted 📝", "Exactly one page", "Q1 2025 SaaS Outreach", "Fintech EU 🇪🇺",
                  "Relance clients été", "Healthcare US", "Growth 🚀", "Webinar follow-up",
                  "北京 partners", "Agencies", "Re-engagement", "Founders Ørsted"]
