@@ -1,6 +1,6 @@
 {#-
-  Freshness inside `dbt build` (dbt's own `dbt source freshness` reads only the source's one
-  schema): fails when, in any workspace's raw schema (macros/workspaces.sql), the table's newest
+  Freshness inside `dbt build` (dbt's own `dbt source freshness` reads the source's one schema;
+  scripts/source_freshness.py runs it once per workspace): fails when, in any workspace's raw schema (macros/workspaces.sql), the table's newest
   `column` (the loader's _sdc_batched_at) is older than `hours`, and logs one line per stale
   workspace and table. A raw table that does not exist (a provider that workspace does not use)
   or is empty has nothing stale in it.
