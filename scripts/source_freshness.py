@@ -31,15 +31,15 @@ PREFIX = "source freshness:"
 USAGE = f"{PREFIX} expected no argument or --vars YAML (dbt's --vars), got: "
 
 
-def dbt(*args: str) -> subprocess.CompletedProcess[str]:
+def dbt(*args: str, capture: bool = False) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(DBT), *args], text=True, check=False,
-                          stdout=subprocess.PIPE if args[0] == "--quiet" else None)
+                          stdout=subprocess.PIPE if capture else None)
 
 
 def workspaces(variables: dict[str, t.Any]) -> list[dict[str, t.Any]] | None:
     """The workspaces and their source tables; None (dbt's error already printed) on failure."""
     proc = dbt("--quiet", "run-operation", "print_workspace_sources", "--vars",
-               json.dumps(variables))
+               json.dumps(variables), capture=True)
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines or not lines[-1].startswith("["):
         print(proc.stdout, end="")
@@ -94,7 +94,10 @@ def parse_vars(argv: list[str]) -> dict[str, t.Any] | None:
     if not argv:
         return {}
     if len(argv) == 2 and argv[0] == "--vars":
-        parsed = yaml.safe_load(argv[1]) or {}
+        try:
+            parsed = yaml.safe_load(argv[1]) or {}
+        except yaml.YAMLError:
+            return None
         if isinstance(parsed, dict):
             return parsed
     return None

@@ -111,8 +111,10 @@ def test_a_warehouse_without_a_raw_schema_fails_in_one_line_naming_it(tmp_path):
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
-def test_an_unknown_argument_is_one_line_and_exit_2(tmp_path):
-    proc = run_script(tmp_path, tmp_path / "replies.duckdb", "--select", "x")
+@pytest.mark.parametrize("args", [("--select", "x"), ("--vars", "{unclosed: [")])
+def test_an_unknown_argument_or_bad_vars_is_one_line_and_exit_2(tmp_path, args):
+    proc = run_script(tmp_path, tmp_path / "replies.duckdb", *args)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        "source freshness: expected no argument or --vars YAML (dbt's --vars), got: --select x"]
+        "source freshness: expected no argument or --vars YAML (dbt's --vars), got: "
+        + " ".join(args)]
