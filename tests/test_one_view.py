@@ -104,3 +104,14 @@ def test_freshness_names_the_stale_workspace_and_table(one_postgres):
     assert proc.returncode != 0
     assert "loaded_within: workspace beta, table leadterra_replies" in output
     assert "loaded_within: workspace acme" not in output
+
+    # dbt's own `source freshness`, once per workspace (scripts/source_freshness.py).
+    proc = subprocess.run(
+        [str(MELTANO), "invoke", "dbt-postgres:freshness", "--vars",
+         json.dumps({"tap_replies_max_load_age_hours": 1})],
+        cwd=project, env=env, capture_output=True, text=True, timeout=900, check=False)
+    stale = [line for line in (proc.stdout + proc.stderr).splitlines()
+             if line.startswith("source freshness: workspace") and "last loaded" in line]
+    assert proc.returncode == 1, (proc.stdout + proc.stderr)[-4000:]
+    assert [line.split(" last loaded")[0] for line in stale] == [
+        "source freshness: workspace beta, table leadterra_replies"]
