@@ -33,12 +33,15 @@ def system_dir(project: MeltanoProject) -> Path:
 
 
 def _started(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat)."""
+    """The process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat); None
+    for no process or a dead one: a killed worker whose parent died too is a zombie until the
+    machine's init reaps it, which under load can be long after the next sync-all looks."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return stat.rsplit(")", 1)[1].split()[19]
+    fields = stat.rsplit(")", 1)[1].split()
+    return None if fields[0] in ("Z", "X") else fields[19]
 
 
 def this_worker() -> str:

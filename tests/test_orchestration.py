@@ -684,6 +684,20 @@ def test_holding_the_lock_ends_meltanos_dead_runs_and_removes_their_config(
                     "dev:tap-replies--beta-to-target-postgres": "RUNNING"}  # not ours to end
 
 
+def killed_but_not_reaped() -> tuple[str, subprocess.Popen[bytes]]:
+    """The worker tag of a process that was killed and is a zombie (nobody waited for it yet),
+    as a run worker whose parent died with it is until init reaps it."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    stat = Path(f"/proc/{child.pid}/stat")
+    started = stat.read_text().rsplit(")", 1)[1].split()[19]
+    child.kill()
+    for _ in range(500):  # until the kernel has made it a zombie (never waited for here)
+        if stat.read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            break
+        time.sleep(0.01)
+    return f"{socket.gethostname()}:{child.pid}:{started}", child
+
+
 def test_a_run_whose_worker_is_gone_is_marked_failed_and_a_live_ones_is_not():
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()  # its pid is free now
@@ -697,10 +711,17 @@ def test_a_run_whose_worker_is_gone_is_marked_failed_and_a_live_ones_is_not():
         elsewhere = instance.add_run(dg.DagsterRun(
             job_name="sync_workspaces", status=dg.DagsterRunStatus.STARTED,
             tags={recovery.WORKER_TAG: f"another-host:{dead.pid}:1"}))
-        assert recovery.fail_dead_runs(instance) == [gone.run_id]
+        worker, child = killed_but_not_reaped()
+        zombie = instance.add_run(dg.DagsterRun(
+            job_name="sync_workspaces", status=dg.DagsterRunStatus.STARTED,
+            tags={recovery.WORKER_TAG: worker}))
+        failed = recovery.fail_dead_runs(instance)
+        child.wait()
+        assert sorted(failed) == sorted([gone.run_id, zombie.run_id])
         statuses = {run.run_id: instance.get_run_by_id(run.run_id).status  # type: ignore[union-attr]
-                    for run in (gone, alive, elsewhere)}
+                    for run in (gone, alive, elsewhere, zombie)}
     assert statuses == {gone.run_id: dg.DagsterRunStatus.FAILURE,
+                        zombie.run_id: dg.DagsterRunStatus.FAILURE,
                         alive.run_id: dg.DagsterRunStatus.STARTED,
                         elsewhere.run_id: dg.DagsterRunStatus.STARTED}
 
